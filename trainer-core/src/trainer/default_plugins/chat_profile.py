@@ -1,0 +1,14 @@
+"""Built-in plugin: the pass-through ``chat`` profile."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from trainer.hookspecs import hookimpl
+from trainer.profiles.chat import ChatProfile
+
+
+@hookimpl
+def register_profiles(register: Callable[..., None]) -> None:
+    """Register the ``chat`` profile."""
+    register(ChatProfile)

@@ -1,0 +1,144 @@
+"""The installed data profiles.
+
+Profiles come from plugins through the ``register_profiles`` hook, the core's
+``chat`` profile included. :func:`get_profile` returns one by name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from trainer.errors import PluginError, TrainerError
+from trainer.plugins import BLOCKED, FAILED, NOT_ALLOWED, ENV_BLOCK, PluginInfo, get_plugins
+from trainer.profiles.base import DataProfile, InvalidExampleError
+
+__all__ = [
+    "DataProfile",
+    "InvalidExampleError",
+    "ProfileEntry",
+    "get_profile",
+    "installed_profiles",
+    "list_profiles",
+]
+
+PROFILE_NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
+
+
+@dataclass(frozen=True)
+class ProfileEntry:
+    """One installed profile and the plugin that registered it."""
+
+    name: str
+    profile_class: type[DataProfile]
+    plugin: PluginInfo
+
+    @property
+    def description(self) -> str:
+        """The profile's one-line description."""
+        doc = (self.profile_class.__doc__ or "").strip().splitlines()
+        return self.profile_class.description or (doc[0] if doc else "")
+
+
+def installed_profiles() -> dict[str, ProfileEntry]:
+    """Every installed profile by name.
+
+    :raises PluginError: two plugins register the same profile name.
+    """
+    plugins = get_plugins()
+    return plugins.cached("profiles", _build_registry)
+
+
+def list_profiles() -> list[ProfileEntry]:
+    """Installed profiles, sorted by name."""
+    return sorted(installed_profiles().values(), key=lambda entry: entry.name)
+
+
+def get_profile(name: str, options: Mapping[str, Any] | None = None) -> DataProfile:
+    """The installed profile called ``name``, built with ``options``.
+
+    :raises TrainerError: no installed profile has that name; the message lists
+        the installed ones and the package to install.
+    """
+    profiles = installed_profiles()
+    entry = profiles.get(name)
+    if entry is None:
+        raise TrainerError(_unknown_profile_message(name, sorted(profiles)))
+    try:
+        return entry.profile_class(**dict(options or {}))
+    except TypeError as exc:
+        raise TrainerError(
+            f"profile '{name}' rejected profile.options {dict(options or {})!r}: {exc}. "
+            f"See the profile's documentation for its options."
+        ) from None
+
+
+def _build_registry() -> dict[str, ProfileEntry]:
+    plugins = get_plugins()
+    registry: dict[str, ProfileEntry] = {}
+    for registration in plugins.collect("register_profiles"):
+        cls = registration.obj
+        if not (isinstance(cls, type) and issubclass(cls, DataProfile)):
+            plugins.reject(
+                registration,
+                f"register_profiles registered {cls!r}; register a DataProfile subclass",
+            )
+            continue
+        name = registration.options.get("name") or cls.name
+        if not isinstance(name, str) or not PROFILE_NAME.match(name):
+            plugins.reject(
+                registration,
+                f"profile class {cls.__name__} has name {name!r}; use lowercase letters, digits, "
+                "'_' or '-', starting with a letter",
+            )
+            continue
+        if cls.__abstractmethods__:
+            plugins.reject(
+                registration,
+                f"profile '{name}' ({cls.__name__}) does not implement "
+                f"{', '.join(sorted(cls.__abstractmethods__))}",
+            )
+            continue
+        if name in registry:
+            first = registry[name].plugin
+            second = registration.plugin
+            raise PluginError(
+                f"profile '{name}' is registered by two plugins: {first.label} and "
+                f"{second.label}. Disable one with {ENV_BLOCK}={second.distribution or second.name} "
+                f"(or trainer --block-plugin {second.distribution or second.name}), or uninstall it"
+            )
+        registry[name] = ProfileEntry(name, cls, registration.plugin)
+    return registry
+
+
+def _unknown_profile_message(name: str, installed: list[str]) -> str:
+    plugins = get_plugins()
+    package = f"trainer-profile-{name.replace('_', '-')}"
+    listed = ", ".join(installed) or "none"
+    source = plugins.find(name) or plugins.find(package)
+    if source is not None and source.status == FAILED:
+        return (
+            f"profile '{name}' is unavailable: plugin {source.label} failed to load "
+            f"({source.error}). Reinstall or fix {source.distribution or source.name}"
+        )
+    if source is not None and source.status == BLOCKED:
+        return (
+            f"profile '{name}' is unavailable: plugin {source.label} is blocked. Remove it from "
+            f"{ENV_BLOCK} or --block-plugin"
+        )
+    if source is not None and source.status == NOT_ALLOWED:
+        return (
+            f"profile '{name}' is unavailable: plugin {source.label} is not in TRAINER_PLUGINS. "
+            "Add it there or unset TRAINER_PLUGINS"
+        )
+    message = (
+        f"profile '{name}' is not installed (installed: {listed}). "
+        f"Install it with: pip install {package}"
+    )
+    failed = plugins.failed()
+    if failed:
+        names = ", ".join(info.distribution or info.name for info in failed)
+        message += f" ({len(failed)} plugin(s) failed to load: {names}; see trainer plugins)"
+    return message

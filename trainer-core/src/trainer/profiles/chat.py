@@ -1,0 +1,38 @@
+"""The core's pass-through ``chat`` profile."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from trainer.profiles.base import DataProfile, Message
+from trainer.profiles.fields import read_example
+
+
+class ChatProfile(DataProfile):
+    """Plain chat: ready-made messages, or one user turn and one assistant turn."""
+
+    name = "chat"
+    description = "Pass-through: ready-made messages, or prompt/response pairs as they stand"
+
+    def prepare_messages(self, example: Mapping[str, Any]) -> list[Message]:
+        """Rows with ``messages`` pass unchanged; others become user + assistant turns."""
+        parsed = read_example(example)
+        if parsed.messages is not None:
+            return [dict(message) for message in parsed.messages]
+        return [
+            {"role": "user", "content": parsed.prompt},
+            {"role": "assistant", "content": parsed.target},
+        ]
+
+    def get_stop_sequences(self) -> list[str]:
+        """None: the end-of-turn token ends generation, so any text may be a target."""
+        return []
+
+    def format_system_prompt(self, base_prompt: str) -> str:
+        """The base prompt, unchanged."""
+        return base_prompt
+
+    def check_answer(self, text: str, expected: str) -> bool:
+        """Exact match of the stripped texts."""
+        return text.strip() == expected.strip()

@@ -1,0 +1,162 @@
+"""The field layouts a profile accepts, read into one shape.
+
+Profiles call :func:`read_example` instead of indexing rows themselves, so every
+profile accepts the same layouts and reports a missing field the same way:
+
+- the user turn: ``prompt``, ``question`` or ``instruction`` (an ``input`` field
+  is appended to an instruction, as in Alpaca-style data);
+- the target: ``response``, ``answer``, ``output`` or ``completion``;
+- optional reasoning: ``reasoning``, ``steps`` or ``thinking`` (a string, one
+  step per line, or a list of strings);
+- GSM8K answers: worked lines with ``<<48/2=24>>`` calculator notes and a last
+  line ``#### <answer>``; the notes are removed and the lines become reasoning;
+- ready-made ``messages``: a list of ``{"role", "content"}`` dicts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from trainer.profiles.base import InvalidExampleError, Message, validate_messages
+
+PROMPT_FIELDS = ("prompt", "question", "instruction")
+INPUT_FIELD = "input"
+TARGET_FIELDS = ("response", "answer", "output", "completion")
+REASONING_FIELDS = ("reasoning", "steps", "thinking")
+MESSAGES_FIELD = "messages"
+
+ACCEPTED_FIELDS = (
+    f"{' / '.join(PROMPT_FIELDS)} (+ {INPUT_FIELD}) with {' / '.join(TARGET_FIELDS)}, "
+    f"optionally {' / '.join(REASONING_FIELDS)}; or {MESSAGES_FIELD}"
+)
+
+_GSM8K_FINAL = re.compile(r"^\s*####\s*(.+?)\s*$")
+_CALCULATOR_NOTE = re.compile(r"<<[^<>]*>>")
+_BLANK_LINES = re.compile(r"\n\s*\n")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One row, read into the parts profiles build on.
+
+    :ivar prompt: the user turn ("" for ``messages`` rows).
+    :ivar target: the target text exactly as the row gives it.
+    :ivar answer: the final answer: GSM8K's ``####`` value, else the target.
+    :ivar reasoning: reasoning lines (from a reasoning field or GSM8K's worked
+        lines), without blank lines; empty when the row has none.
+    :ivar messages: the row's ready-made messages, or ``None``.
+    """
+
+    prompt: str = ""
+    target: str = ""
+    answer: str = ""
+    reasoning: list[str] = field(default_factory=list)
+    messages: list[Message] | None = None
+
+
+def read_example(example: Mapping[str, Any]) -> Example:
+    """Read a row in any accepted layout.
+
+    :raises InvalidExampleError: the row has neither ``messages`` nor a user turn
+        and a target, naming the fields it has and the accepted ones.
+    """
+    if not isinstance(example, Mapping):
+        raise InvalidExampleError(
+            f"a row must be a mapping of field names to values, got {type(example).__name__}"
+        )
+    prompt = _first_text(example, PROMPT_FIELDS)
+    target = _first_text(example, TARGET_FIELDS)
+    if prompt is None or target is None:
+        messages = example.get(MESSAGES_FIELD)
+        if messages is not None and prompt is None:
+            try:
+                checked = validate_messages(_plain_messages(messages))
+            except InvalidExampleError as exc:
+                raise InvalidExampleError(f"field '{MESSAGES_FIELD}': {exc}") from None
+            return Example(messages=checked)
+        missing = "a user turn" if prompt is None else "a target"
+        present = ", ".join(sorted(map(str, example))) or "none"
+        raise InvalidExampleError(
+            f"row has no {missing} (fields present: {present}); accepted fields: {ACCEPTED_FIELDS}"
+        )
+
+    extra_input = _first_text(example, (INPUT_FIELD,))
+    if extra_input and _first_text(example, PROMPT_FIELDS[:-1]) is None:
+        # Alpaca layout: the instruction, then its input.
+        prompt = f"{prompt}\n\n{extra_input}"
+
+    reasoning = _reasoning_lines(example)
+    answer = target
+    final = _gsm8k_split(target)
+    if final is not None:
+        worked_lines, answer = final
+        if not reasoning:
+            reasoning = worked_lines
+    return Example(prompt=prompt, target=target, answer=answer.strip(), reasoning=reasoning)
+
+
+def collapse_blank_lines(text: str) -> str:
+    """Replace every run of blank lines with a single newline."""
+    return _BLANK_LINES.sub("\n", text).strip()
+
+
+def strip_calculator_notes(text: str) -> str:
+    """Remove GSM8K's ``<<48/2=24>>`` calculator notes."""
+    return _CALCULATOR_NOTE.sub("", text)
+
+
+def _first_text(example: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = example.get(name)
+        if value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)):
+            return str(value)
+        if isinstance(value, str) and value.strip():
+            return value
+        if not isinstance(value, str):
+            raise InvalidExampleError(
+                f"field '{name}' must be text, got {type(value).__name__}: {value!r:.60}"
+            )
+    return None
+
+
+def _reasoning_lines(example: Mapping[str, Any]) -> list[str]:
+    for name in REASONING_FIELDS:
+        value = example.get(name)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            lines = value.splitlines()
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            lines = [line for item in value for line in item.splitlines()]
+        else:
+            raise InvalidExampleError(
+                f"field '{name}' must be text or a list of strings, got {type(value).__name__}"
+            )
+        return [strip_calculator_notes(line).strip() for line in lines if line.strip()]
+    return []
+
+
+def _gsm8k_split(target: str) -> tuple[list[str], str] | None:
+    lines = [line for line in target.splitlines() if line.strip()]
+    if not lines:
+        return None
+    final = _GSM8K_FINAL.match(lines[-1])
+    if final is None:
+        return None
+    worked = [strip_calculator_notes(line).strip() for line in lines[:-1]]
+    return [line for line in worked if line], final.group(1)
+
+
+def _plain_messages(messages: Any) -> Any:
+    # datasets may hand back messages with extra keys (None-filled columns); keep role and content.
+    if isinstance(messages, list):
+        return [
+            {"role": m.get("role"), "content": m.get("content")} if isinstance(m, Mapping) else m
+            for m in messages
+        ]
+    return messages
