@@ -17,7 +17,8 @@ argument or changes meaning; adding hooks or arguments raises the minor number.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pluggy
 

@@ -123,8 +123,10 @@ class Plugins:
             self.infos.append(info)
             if any(info.matches(name) for name in self.blocked):
                 info.status = BLOCKED
-            elif not info.builtin and self.allowed is not None and not any(
-                info.matches(name) for name in self.allowed
+            elif (
+                not info.builtin
+                and self.allowed is not None
+                and not any(info.matches(name) for name in self.allowed)
             ):
                 info.status = NOT_ALLOWED
             else:
@@ -151,9 +153,7 @@ class Plugins:
             self._fail(info, f"invalid plugin: {exc}")
             return
         info.status = LOADED
-        info.hooks = sorted(
-            caller.name for caller in (self.manager.get_hookcallers(plugin) or [])
-        )
+        info.hooks = sorted(caller.name for caller in (self.manager.get_hookcallers(plugin) or []))
         self._by_registered_name[name] = info
 
     def _fail(self, info: PluginInfo, error: str) -> None:
@@ -165,9 +165,7 @@ class Plugins:
         failed = self.failed()
         if failed:
             details = "; ".join(f"{info.label}: {info.error}" for info in failed)
-            raise PluginError(
-                f"{len(failed)} plugin(s) failed to load ({ENV_STRICT} is set): {details}"
-            )
+            raise PluginError(f"{len(failed)} plugin(s) failed to load ({ENV_STRICT} is set): {details}")
 
     # -- queries ----------------------------------------------------------------
 
@@ -192,15 +190,16 @@ class Plugins:
             return list(self._cache[hook_name])
         registrations: list[Registration] = []
         caller = getattr(self.manager.hook, hook_name)
-        # pluggy calls the last registered first; registration order reads better.
-        for impl in reversed(caller.get_hookimpls()):
+        # get_hookimpls() lists plugins in registration order: built-ins first.
+        for impl in caller.get_hookimpls():
             info = self._by_registered_name[impl.plugin_name]
             if info.status != LOADED:
                 continue
             found: list[Registration] = []
 
-            def register(obj: Any, _found: list[Registration] = found, _info: PluginInfo = info,
-                         **options: Any) -> None:
+            def register(
+                obj: Any, _found: list[Registration] = found, _info: PluginInfo = info, **options: Any
+            ) -> None:
                 _found.append(Registration(_info, obj, options))
 
             arguments = {"register": register, **kwargs}

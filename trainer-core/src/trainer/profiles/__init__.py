@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trainer.errors import PluginError, TrainerError
-from trainer.plugins import BLOCKED, FAILED, NOT_ALLOWED, ENV_BLOCK, PluginInfo, get_plugins
+from trainer.plugins import BLOCKED, ENV_BLOCK, FAILED, NOT_ALLOWED, PluginInfo, get_plugins
 from trainer.profiles.base import DataProfile, InvalidExampleError
 
 __all__ = [
@@ -104,10 +104,13 @@ def _build_registry() -> dict[str, ProfileEntry]:
         if name in registry:
             first = registry[name].plugin
             second = registration.plugin
+            # Suggest disabling the third-party one when the other is built in.
+            unwanted = second if not second.builtin else first
+            handle = unwanted.distribution or unwanted.name
             raise PluginError(
                 f"profile '{name}' is registered by two plugins: {first.label} and "
-                f"{second.label}. Disable one with {ENV_BLOCK}={second.distribution or second.name} "
-                f"(or trainer --block-plugin {second.distribution or second.name}), or uninstall it"
+                f"{second.label}. Disable one with {ENV_BLOCK}={handle} "
+                f"(or trainer --block-plugin {handle}), or uninstall it"
             )
         registry[name] = ProfileEntry(name, cls, registration.plugin)
     return registry
@@ -134,8 +137,7 @@ def _unknown_profile_message(name: str, installed: list[str]) -> str:
             "Add it there or unset TRAINER_PLUGINS"
         )
     message = (
-        f"profile '{name}' is not installed (installed: {listed}). "
-        f"Install it with: pip install {package}"
+        f"profile '{name}' is not installed (installed: {listed}). Install it with: pip install {package}"
     )
     failed = plugins.failed()
     if failed:

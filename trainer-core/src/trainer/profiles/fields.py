@@ -80,7 +80,7 @@ def read_example(example: Mapping[str, Any]) -> Example:
         missing = "a user turn" if prompt is None else "a target"
         present = ", ".join(sorted(map(str, example))) or "none"
         raise InvalidExampleError(
-            f"row has no {missing} (fields present: {present}); accepted fields: {ACCEPTED_FIELDS}"
+            f"row lacks {missing} (fields present: {present}); accepted fields: {ACCEPTED_FIELDS}"
         )
 
     extra_input = _first_text(example, (INPUT_FIELD,))

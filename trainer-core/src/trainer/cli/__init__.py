@@ -1,0 +1,129 @@
+"""The ``trainer`` command line: a thin shell over the library.
+
+Each command group lives in its own module. Commands import heavy libraries
+only inside their bodies, so ``trainer --help``, ``trainer profiles`` and
+``trainer plugins`` start without torch, transformers or datasets.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from trainer.errors import TrainerError
+
+_debug = False
+
+
+class TrainerGroup(click.Group):
+    """The root group: built-in commands, then those plugins add."""
+
+    _plugin_commands: dict[str, click.Command] | None = None
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._plugins_commands(ctx)))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or self._plugins_commands(ctx).get(cmd_name)
+
+    def _plugins_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        if self._plugin_commands is None:
+            from trainer.plugins import block_plugins, get_plugins
+
+            block_plugins(ctx.params.get("block_plugin") or ())
+            scratch = click.Group()
+            get_plugins().collect("register_commands", cli=scratch)
+            self._plugin_commands = {}
+            for name, command in scratch.commands.items():
+                if name in self.commands:
+                    click.echo(
+                        f"warning: a plugin's command '{name}' is ignored: it would shadow the "
+                        "built-in command",
+                        err=True,
+                    )
+                    continue
+                self._plugin_commands[name] = command
+        return self._plugin_commands
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from trainer.cli.plugins_cmd import version_lines
+
+    for line in version_lines():
+        click.echo(line)
+    ctx.exit()
+
+
+@click.group(cls=TrainerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version of trainer-core and of each plugin, then exit.",
+)
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
+@click.option(
+    "--block-plugin",
+    multiple=True,
+    metavar="NAME",
+    help="Do not load this plugin (entry-point or distribution name); repeatable. "
+    "Same as TRAINER_BLOCK_PLUGINS=NAME,...",
+)
+def cli(debug: bool, block_plugin: tuple[str, ...]) -> None:
+    """Fine-tune causal language models with pluggable data profiles.
+
+    Profiles, training callbacks and status sinks come from installed plugins:
+    `trainer profiles` and `trainer plugins` show what is installed.
+    """
+    global _debug
+    _debug = _debug or debug
+    if block_plugin:
+        from trainer.plugins import block_plugins
+
+        block_plugins(block_plugin)
+
+
+def _register_builtin_commands() -> None:
+    from trainer.cli import config_cmd, plugins_cmd, preview_cmd
+
+    cli.add_command(plugins_cmd.profiles)
+    cli.add_command(plugins_cmd.plugins)
+    cli.add_command(config_cmd.config)
+    cli.add_command(preview_cmd.preview)
+
+
+_register_builtin_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; user errors print one line and exit with code 2."""
+    global _debug
+    _debug = os.environ.get("TRAINER_DEBUG", "").lower() in {"1", "true", "yes"} or "--debug" in (
+        sys.argv[1:] if argv is None else argv
+    )
+    try:
+        result = cli.main(args=argv, prog_name="trainer", standalone_mode=False)
+    except TrainerError as exc:
+        if _debug:
+            raise
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    if isinstance(result, int) and result:
+        sys.exit(result)

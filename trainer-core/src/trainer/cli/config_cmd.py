@@ -1,0 +1,46 @@
+"""``trainer config``: show and validate configuration."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from trainer.cli.options import config_options, load_config
+
+
+@click.group()
+def config() -> None:
+    """Show or check run configuration."""
+
+
+@config.command()
+@config_options
+@click.option(
+    "--origin", is_flag=True, help="Show where each value came from: default, file or command line."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
+def show(origin: bool, as_json: bool, **options: Any) -> None:
+    """Print the merged configuration: defaults < --config file < command line."""
+    from trainer.config import iter_values, render_yaml
+
+    run_config, loader = load_config(options)
+    origins = loader.origins() if origin else None
+    if as_json and origins is not None:
+        shown = {path: {"value": value, "origin": origins[path]} for path, value in iter_values(run_config)}
+        click.echo(json.dumps(shown, indent=2))
+    elif as_json:
+        click.echo(json.dumps(run_config.to_dict(), indent=2))
+    else:
+        click.echo(render_yaml(run_config, origins).rstrip())
+
+
+@config.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+def validate(file: str) -> None:
+    """Check a config FILE; print every problem at once."""
+    from trainer.config.loader import ConfigLoader
+
+    ConfigLoader(file).load()
+    click.echo(f"{file}: valid")

@@ -1,0 +1,299 @@
+"""Turning plain data into config dataclasses, collecting every problem on the way.
+
+Nothing here knows the trainer's sections: it reads the type hints of whatever
+dataclasses it is given. :mod:`trainer.config.schema` declares the sections and
+their value checks; this module checks keys and types, and reads command-line
+text into the declared types.
+
+A section opts in to two hooks, both optional:
+
+- ``__post_init__`` may rewrite accepted spellings to the canonical value (it
+  runs before the types are checked, so it must leave values it does not
+  recognise alone);
+- ``_problems()`` returns value problems (ranges, choices) as ``"field: ..."``
+  lines; it runs once every field holds a value of its declared type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from trainer.errors import TrainerError
+
+T = TypeVar("T")
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+_NULL = ("null", "none", "~")
+
+
+class ConfigError(TrainerError):
+    """A config that cannot be used: a bad file, unknown keys, wrong types or values.
+
+    Every problem found in one pass is reported together.
+
+    :ivar source: where the config came from (a file path, ``command line``, ...).
+    :ivar problems: one line per problem, each starting with the dotted path it
+        concerns (``hyperparams.batch_size: expected an integer, got 'eight' (str)``).
+    """
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__(self._message())
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, list[str]]]:
+        # Exceptions pickle their message only; workers (datasets' num_proc) need both fields.
+        return type(self), (self.source, self.problems)
+
+    def _message(self) -> str:
+        if len(self.problems) == 1:
+            return f"{self.source}: {self.problems[0]}"
+        lines = [f"{self.source}: {len(self.problems)} problems"]
+        lines += [f"  {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+
+class FieldTypeError(ValueError):
+    """A value that does not fit a field's type; callers turn it into a problem line."""
+
+
+def build(cls: type[T], data: Mapping[str, Any], problems: list[str]) -> T:
+    """A ``cls`` instance from ``data``, with every problem appended to ``problems``.
+
+    Keys missing from ``data`` keep their defaults. Nested dataclass fields
+    accept a mapping, an instance or None (all defaults). A field with a wrong
+    type keeps its default (and the problem is recorded), so value checks still
+    run on the rest.
+    Never raises for bad data; the caller raises :class:`ConfigError` when
+    ``problems`` is not empty.
+    """
+    return _build(cls, data, problems, prefix="", known=known_paths(cls))
+
+
+def _build(
+    cls: type[T], data: Mapping[str, Any], problems: list[str], prefix: str, known: Sequence[str]
+) -> T:
+    hints = field_types(cls)
+    for key in data:
+        if key not in hints:
+            problems.append(unknown_key_problem(f"{prefix}{key}", known))
+
+    values: dict[str, Any] = {}
+    for name, hint in hints.items():
+        if name not in data:
+            continue
+        path, raw = f"{prefix}{name}", data[name]
+        if is_section(hint):
+            if raw is None:  # a YAML section whose keys are all commented out
+                raw = {}
+            elif isinstance(raw, hint):
+                raw = field_values(raw)
+            if isinstance(raw, Mapping):
+                values[name] = _build(hint, raw, problems, f"{path}.", known)
+            else:
+                problems.append(f"{path}: expected a mapping of {name} settings, got {show(raw)}")
+        else:
+            values[name] = raw
+
+    instance = cls(**values)
+    defaults = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for name, raw in values.items():
+        if is_section(hints[name]):
+            continue
+        try:
+            setattr(instance, name, coerce(getattr(instance, name), hints[name]))
+        except FieldTypeError:
+            problems.append(f"{prefix}{name}: expected {describe(hints[name])}, got {show(raw)}")
+            setattr(instance, name, _default(defaults[name]))
+    check = getattr(instance, "_problems", None)
+    if check is not None:
+        problems.extend(f"{prefix}{problem}" for problem in check())
+    return instance
+
+
+def coerce(value: Any, hint: Any) -> Any:
+    """``value`` as the type ``hint`` names, accepting only lossless conversions.
+
+    An int is a fine float, and so is a numeric string (PyYAML reads ``1e-4``
+    as a string); a bool is never an int or a float.
+
+    :raises FieldTypeError: the value does not fit.
+    """
+    hint, optional = _unwrap_optional(hint)
+    if value is None:
+        if optional or hint is Any:
+            return None
+        raise FieldTypeError
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif get_origin(hint) is list:
+        if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+            return list(value)
+    elif get_origin(hint) is dict:
+        if isinstance(value, Mapping) and all(isinstance(key, str) for key in value):
+            return dict(value)
+    else:
+        raise TypeError(f"config fields of type {hint!r} are not supported")
+    raise FieldTypeError
+
+
+def parse_text(text: str, hint: Any) -> Any:
+    """Command-line text read into the type ``hint`` names.
+
+    ``null``/``none`` is None for optional fields; bools accept
+    true/false/yes/no/on/off/1/0; lists accept ``a,b`` or a YAML list ``[a, b]``;
+    mappings and untyped values are read as YAML (which includes JSON).
+
+    :raises FieldTypeError: the text does not read as that type.
+    """
+    hint, optional = _unwrap_optional(hint)
+    stripped = text.strip()
+    if optional and stripped.lower() in _NULL:
+        return None
+    if hint is str:
+        return text
+    if hint is bool:
+        if stripped.lower() in _TRUE:
+            return True
+        if stripped.lower() in _FALSE:
+            return False
+        raise FieldTypeError
+    if hint is int:
+        try:
+            return int(stripped)
+        except ValueError:
+            raise FieldTypeError from None
+    if hint is float:
+        return coerce(stripped, float)
+    if get_origin(hint) is list and not stripped.startswith("["):
+        return [item.strip() for item in stripped.split(",") if item.strip()]
+    try:
+        return yaml.safe_load(stripped)
+    except yaml.YAMLError:
+        raise FieldTypeError from None
+
+
+def describe(hint: Any) -> str:
+    """The type ``hint`` names, in words: ``an integer``, ``a list of strings or null``."""
+    base, optional = _unwrap_optional(hint)
+    words = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    if base in words:
+        text = words[base]
+    elif get_origin(base) is list:
+        text = "a list of strings"
+    elif get_origin(base) is dict:
+        text = "a mapping of names to values"
+    else:
+        text = "any value"
+    return f"{text} or null" if optional else text
+
+
+def show(value: Any) -> str:
+    """A value as problem lines quote it: ``'eight' (str)``, shortened when long."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def unknown_key_problem(path: str, known_paths: Iterable[str]) -> str:
+    """``path: unknown key; did you mean 'x.y'?`` (``unknown section`` at the top level).
+
+    The guess is, in order: the same field name in another section (a key put
+    in the wrong place), the closest name in the same section, the closest
+    dotted path anywhere (a misspelled section).
+    """
+    parent, _, name = path.rpartition(".")
+    known = [p for p in known_paths if p != path and not path.startswith(f"{p}.")]
+    siblings = {p.rpartition(".")[2]: p for p in known if p.rpartition(".")[0] == parent}
+    guesses = (
+        [p for p in known if p.rpartition(".")[2] == name]
+        or [siblings[close] for close in difflib.get_close_matches(name, list(siblings), n=1)]
+        or difflib.get_close_matches(path, known, n=1)
+    )
+    kind = "unknown key" if parent else "unknown section"
+    if guesses:
+        return f"{path}: {kind}; did you mean '{guesses[0]}'?"
+    return f"{path}: {kind} (known: {', '.join(siblings)})" if siblings else f"{path}: {kind}"
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
+    guesses = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{guesses[0]}'?" if guesses else ""
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    """Each field of the dataclass ``cls`` and its resolved type hint, in order."""
+    hints = get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def leaf_types(cls: type) -> dict[str, Any]:
+    """Every non-dataclass field under ``cls``, by dotted path (``model.lora.r``)."""
+    leaves: dict[str, Any] = {}
+    for name, hint in field_types(cls).items():
+        if is_section(hint):
+            leaves.update({f"{name}.{path}": sub for path, sub in leaf_types(hint).items()})
+        else:
+            leaves[name] = hint
+    return leaves
+
+
+def known_paths(cls: type) -> tuple[str, ...]:
+    """Every dotted path under ``cls``: sections, subsections and fields."""
+    paths: list[str] = []
+    for name, hint in field_types(cls).items():
+        paths.append(name)
+        if is_section(hint):
+            paths += [f"{name}.{path}" for path in known_paths(hint)]
+    return tuple(paths)
+
+
+def field_values(instance: Any) -> dict[str, Any]:
+    """The fields of a dataclass instance, one level deep (nested ones stay instances)."""
+    return {f.name: getattr(instance, f.name) for f in dataclasses.fields(instance)}
+
+
+def is_section(hint: Any) -> bool:
+    """True when a field's type is itself a dataclass (a section or subsection)."""
+    return isinstance(hint, type) and dataclasses.is_dataclass(hint)
+
+
+def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
+    if get_origin(hint) in (Union, types.UnionType):
+        args = [arg for arg in get_args(hint) if arg is not type(None)]
+        if len(args) != 1:
+            raise TypeError(f"config fields of type {hint!r} are not supported")
+        return args[0], True
+    return hint, False
+
+
+def _default(field: dataclasses.Field[Any]) -> Any:
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default

@@ -1,0 +1,1 @@
+"""Reading datasets and turning rows into conversations."""

@@ -1,0 +1,186 @@
+"""The profile contract, field layouts and the core's chat profile."""
+
+from __future__ import annotations
+
+import pytest
+
+from trainer.data.chatml import render_chatml
+from trainer.data.conversation import build_messages, effective_stop_sequences
+from trainer.errors import TrainerError
+from trainer.profiles import DataProfile, InvalidExampleError, get_profile, installed_profiles
+from trainer.profiles.base import answers_match, check_stop_sequences, validate_messages
+from trainer.profiles.chat import ChatProfile
+from trainer.profiles.fields import read_example
+
+GSM8K_ROW = {
+    "question": "Janet's ducks lay 16 eggs per day. How much does she make?",
+    "answer": "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\n"
+    "She makes 9 * 2 = $<<9*2=18>>18 every day at the farmer's market.\n#### 18",
+}
+
+
+@pytest.mark.parametrize("prompt_field", ["prompt", "question", "instruction"])
+@pytest.mark.parametrize("target_field", ["response", "answer", "output", "completion"])
+def test_field_aliases(prompt_field, target_field):
+    parsed = read_example({prompt_field: "Add 2 and 3.", target_field: "5"})
+    assert parsed.prompt == "Add 2 and 3."
+    assert parsed.target == "5" and parsed.answer == "5"
+
+
+def test_instruction_with_input():
+    parsed = read_example({"instruction": "Translate.", "input": "bonjour", "output": "hello"})
+    assert parsed.prompt == "Translate.\n\nbonjour"
+
+
+def test_gsm8k_answer_is_split_and_cleaned():
+    parsed = read_example(GSM8K_ROW)
+    assert parsed.answer == "18"
+    assert parsed.reasoning == [
+        "Janet sells 16 - 3 - 4 = 9 duck eggs a day.",
+        "She makes 9 * 2 = $18 every day at the farmer's market.",
+    ]
+
+
+@pytest.mark.parametrize("field", ["reasoning", "steps", "thinking"])
+def test_reasoning_fields_as_text_or_list(field):
+    as_text = read_example({"prompt": "p", "answer": "4", field: "2 + 2 = 4\n\nso 4"})
+    as_list = read_example({"prompt": "p", "answer": "4", field: ["2 + 2 = 4", "so 4"]})
+    assert as_text.reasoning == as_list.reasoning == ["2 + 2 = 4", "so 4"]
+
+
+def test_numbers_as_answers():
+    assert read_example({"question": "2+2?", "answer": 4}).answer == "4"
+
+
+def test_missing_fields_name_the_accepted_ones():
+    with pytest.raises(InvalidExampleError) as info:
+        read_example({"text": "just text"})
+    message = str(info.value)
+    assert "fields present: text" in message
+    assert "prompt / question / instruction" in message and "messages" in message
+    with pytest.raises(InvalidExampleError, match="lacks a target"):
+        read_example({"prompt": "p"})
+
+
+def test_wrong_field_type_is_named():
+    with pytest.raises(InvalidExampleError, match="field 'prompt' must be text"):
+        read_example({"prompt": ["a"], "response": "b"})
+
+
+def test_messages_rows():
+    messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    assert read_example({"messages": messages}).messages == messages
+    with pytest.raises(InvalidExampleError, match="role 'bot'"):
+        read_example({"messages": [{"role": "bot", "content": "x"}]})
+
+
+def test_validate_messages_rules():
+    with pytest.raises(InvalidExampleError, match="last message must be the assistant"):
+        validate_messages([{"role": "user", "content": "x"}])
+    with pytest.raises(InvalidExampleError, match="only the first message"):
+        validate_messages(
+            [
+                {"role": "user", "content": "x"},
+                {"role": "system", "content": "s"},
+                {"role": "assistant", "content": "y"},
+            ]
+        )
+    with pytest.raises(InvalidExampleError, match="content must be a string"):
+        validate_messages([{"role": "assistant", "content": 3}])
+
+
+def test_stop_sequence_inside_target_is_refused():
+    messages = [{"role": "user", "content": "a\n\nb"}, {"role": "assistant", "content": "one\n\ntwo"}]
+    with pytest.raises(InvalidExampleError, match="stop sequence"):
+        check_stop_sequences(messages, ["\n\n"])
+    check_stop_sequences(messages[:1] + [{"role": "assistant", "content": "one\ntwo"}], ["\n\n"])
+
+
+def test_chat_profile_is_registered_as_a_plugin():
+    entry = installed_profiles()["chat"]
+    assert entry.profile_class is ChatProfile
+    assert entry.plugin.distribution == "trainer-core"
+    assert isinstance(get_profile("chat"), ChatProfile)
+
+
+def test_chat_profile_passes_rows_through():
+    profile = get_profile("chat")
+    assert profile.prepare_messages({"prompt": "Hi", "response": "Hello"}) == [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+    ]
+    assert profile.get_stop_sequences() == []
+    assert profile.format_system_prompt("Be brief.") == "Be brief."
+    assert profile.check_answer("  42 ", "42") and not profile.check_answer("42.0", "42")
+
+
+def test_build_messages_fills_the_system_turn():
+    profile = get_profile("chat")
+    conversation = build_messages(profile, {"prompt": "Hi", "response": "Hello"}, "Be kind.", [])
+    assert conversation[0] == {"role": "system", "content": "Be kind."}
+    own = {
+        "messages": [
+            {"role": "system", "content": "Row prompt"},
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "a"},
+        ]
+    }
+    assert build_messages(profile, own, "Be kind.", [])[0]["content"] == "Row prompt"
+    assert build_messages(profile, {"prompt": "Hi", "response": "Hello"}, "", [])[0]["role"] == "user"
+
+
+def test_stop_override_is_checked_against_targets():
+    profile = get_profile("chat")
+    stops = effective_stop_sequences(profile, ["Hello"])
+    with pytest.raises(InvalidExampleError, match="'Hello'"):
+        build_messages(profile, {"prompt": "Hi", "response": "Hello there"}, "s", stops)
+
+
+def test_chatml_rendering():
+    text = render_chatml([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}])
+    assert text == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nYo<|im_end|>\n"
+    assert render_chatml([{"role": "user", "content": "Hi"}], add_generation_prompt=True).endswith(
+        "<|im_start|>assistant\n"
+    )
+
+
+def test_unknown_profile_lists_installed_and_the_package():
+    with pytest.raises(TrainerError) as info:
+        get_profile("no_such_profile")
+    message = str(info.value)
+    assert "profile 'no_such_profile' is not installed" in message
+    assert "chat" in message
+    assert "pip install trainer-profile-no-such-profile" in message
+
+
+def test_profile_without_options_rejects_them():
+    with pytest.raises(TrainerError, match="takes no options"):
+        get_profile("chat", {"colour": "red"})
+
+
+def test_incomplete_profile_cannot_be_instantiated():
+    class Half(DataProfile):
+        name = "half"
+
+        def get_stop_sequences(self):
+            return []
+
+    with pytest.raises(TypeError):
+        Half()
+
+
+@pytest.mark.parametrize(
+    ("found", "expected", "same"),
+    [
+        ("18", "18", True),
+        ("$18", "18", True),
+        ("18.0", "18", True),
+        ("1,000", "1000", True),
+        ("18.", "18", True),
+        ("17", "18", False),
+        ("Paris", "paris", True),
+        ("Paris", "Rome", False),
+    ],
+)
+def test_answers_match(found, expected, same):
+    assert answers_match(found, expected) is same

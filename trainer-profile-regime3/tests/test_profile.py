@@ -1,0 +1,337 @@
+"""Tests of the ``regime3`` profile and its registration."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from trainer import plugins
+from trainer.errors import TrainerError
+from trainer.profiles import InvalidExampleError, get_profile, installed_profiles
+from trainer.profiles.fields import ACCEPTED_FIELDS
+
+from trainer_profile_regime3 import REASONING_INSTRUCTION, Regime3Profile
+
+# The shared GSM8K test split sits beside the repository; it is read, never copied.
+GSM8K_TEST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "gsm8k" / "test.jsonl"
+
+
+@pytest.fixture
+def profile() -> Regime3Profile:
+    return Regime3Profile()
+
+
+@pytest.fixture(scope="module")
+def gsm8k_rows() -> list[dict]:
+    if not GSM8K_TEST.is_file():
+        pytest.skip(f"GSM8K test split not found at {GSM8K_TEST}")
+    with GSM8K_TEST.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def assistant_text(profile: Regime3Profile, row: dict) -> str:
+    return profile.prepare_messages(row)[-1]["content"]
+
+
+# -- rendering ---------------------------------------------------------------
+
+
+def test_messages_are_a_user_turn_then_an_assistant_turn(profile):
+    messages = profile.prepare_messages({"prompt": "What is 2 + 2?", "response": "4"})
+
+    assert messages == [
+        {"role": "user", "content": "What is 2 + 2?"},
+        {"role": "assistant", "content": "Answer: 4"},
+    ]
+
+
+def test_reasoning_becomes_numbered_steps_then_the_answer(profile):
+    row = {"question": "What is 3 * 4 + 1?", "answer": "13", "reasoning": "3 * 4 = 12\n12 + 1 = 13"}
+
+    lines = assistant_text(profile, row).split("\n")
+
+    assert lines == ["Step 1: 3 * 4 = 12", "Step 2: 12 + 1 = 13", "Answer: 13"]
+
+
+def test_steps_already_labelled_are_renumbered_not_doubled(profile):
+    row = {"prompt": "Q", "response": "5", "steps": ["Step 1: two plus two is 4", "step 7:  add 1"]}
+
+    assert assistant_text(profile, row) == "Step 1: two plus two is 4\nStep 2: add 1\nAnswer: 5"
+
+
+def test_blank_lines_never_reach_the_target(profile):
+    row = {
+        "prompt": "Explain.",
+        "response": "first part\n\n\nsecond part",
+        "reasoning": "step one\n\n  \nstep two\n",
+    }
+
+    text = assistant_text(profile, row)
+
+    assert "\n\n" not in text
+    assert text == "Step 1: step one\nStep 2: step two\nAnswer: first part second part"
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"prompt": "Q", "response": "done</reasoning>"},
+        {"prompt": "Q", "response": "A", "reasoning": ["<reasoning>fine", "over</reasoning>"]},
+    ],
+    ids=["in-target", "in-reasoning"],
+)
+def test_a_stop_sequence_in_the_data_is_rejected(profile, row):
+    with pytest.raises(InvalidExampleError, match="stop sequence '</reasoning>'"):
+        profile.prepare_messages(row)
+
+
+def test_stop_sequences_in_the_user_turn_are_allowed(profile):
+    messages = profile.prepare_messages({"prompt": "Line one\n\n</reasoning>", "response": "ok"})
+
+    assert messages[0]["content"] == "Line one\n\n</reasoning>"
+
+
+# -- system prompt, stops -------------------------------------------------------
+
+
+def test_system_prompt_keeps_the_base_and_adds_the_instruction(profile):
+    prompt = profile.format_system_prompt("You are a careful tutor.")
+
+    assert prompt.startswith("You are a careful tutor.")
+    assert prompt.endswith(REASONING_INSTRUCTION)
+    assert "Step 1:" in prompt and "Answer: X" in prompt
+
+
+def test_system_prompt_without_a_base_is_the_instruction(profile):
+    assert profile.format_system_prompt("") == REASONING_INSTRUCTION
+
+
+def test_stop_sequences(profile):
+    assert profile.get_stop_sequences() == ["</reasoning>", "\n\n"]
+
+
+def test_stop_sequences_are_a_fresh_list(profile):
+    profile.get_stop_sequences().append("x")
+
+    assert profile.get_stop_sequences() == ["</reasoning>", "\n\n"]
+
+
+def test_options_are_rejected():
+    with pytest.raises(TrainerError, match="takes no options, got: steps"):
+        Regime3Profile(steps=3)
+
+
+# -- field layouts -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prompt_field", ["prompt", "question", "instruction"])
+@pytest.mark.parametrize("target_field", ["response", "answer", "output", "completion"])
+def test_prompt_and_target_aliases(profile, prompt_field, target_field):
+    messages = profile.prepare_messages({prompt_field: "Capital of France?", target_field: "Paris"})
+
+    assert messages[0] == {"role": "user", "content": "Capital of France?"}
+    assert messages[1]["content"] == "Answer: Paris"
+
+
+def test_instruction_with_input(profile):
+    row = {"instruction": "Add the numbers.", "input": "2 and 5", "output": "7"}
+
+    messages = profile.prepare_messages(row)
+
+    assert messages[0]["content"] == "Add the numbers.\n\n2 and 5"
+    assert messages[1]["content"] == "Answer: 7"
+
+
+@pytest.mark.parametrize("reasoning_field", ["reasoning", "steps", "thinking"])
+@pytest.mark.parametrize("value", ["2 + 5 = 7\nSo 7", ["2 + 5 = 7", "So 7"]], ids=["text", "list"])
+def test_reasoning_aliases(profile, reasoning_field, value):
+    row = {"prompt": "2 + 5?", "response": "7", reasoning_field: value}
+
+    assert assistant_text(profile, row) == "Step 1: 2 + 5 = 7\nStep 2: So 7\nAnswer: 7"
+
+
+@pytest.mark.parametrize(
+    "row, missing",
+    [
+        ({"question": "What is 2 + 2?"}, "a target"),
+        ({"answer": "4"}, "a user turn"),
+        ({}, "a user turn"),
+    ],
+    ids=["no-target", "no-prompt", "empty"],
+)
+def test_missing_fields_name_the_accepted_ones(profile, row, missing):
+    with pytest.raises(InvalidExampleError) as error:
+        profile.prepare_messages(row)
+
+    assert missing in str(error.value)
+    assert ACCEPTED_FIELDS in str(error.value)
+
+
+# -- GSM8K ----------------------------------------------------------------------
+
+
+def test_first_gsm8k_row(profile, gsm8k_rows):
+    messages = profile.prepare_messages(gsm8k_rows[0])
+
+    assert messages[0]["content"].startswith("Janet’s ducks lay 16 eggs per day.")
+    assert messages[1]["content"] == (
+        "Step 1: Janet sells 16 - 3 - 4 = 9 duck eggs a day.\n"
+        "Step 2: She makes 9 * 2 = $18 every day at the farmer’s market.\n"
+        "Answer: 18"
+    )
+
+
+def test_reasoning_field_wins_over_gsm8k_worked_lines(profile, gsm8k_rows):
+    row = {**gsm8k_rows[0], "reasoning": "16 - 3 - 4 = 9 eggs to sell, at $2 each"}
+
+    assert assistant_text(profile, row) == "Step 1: 16 - 3 - 4 = 9 eggs to sell, at $2 each\nAnswer: 18"
+
+
+def test_every_gsm8k_target_is_free_of_stops_and_parses_back(profile, gsm8k_rows):
+    assert len(gsm8k_rows) == 1319
+    stops = profile.get_stop_sequences()
+    for number, row in enumerate(gsm8k_rows, start=1):
+        text = assistant_text(profile, row)
+        expected = profile.expected_answer(row)
+        assert not [stop for stop in stops if stop in text], f"row {number}: {text!r}"
+        assert "<<" not in text, f"row {number} keeps a calculator note: {text!r}"
+        assert profile.parse_answer(text) == expected, f"row {number}: {text!r}"
+        assert profile.check_answer(text, expected), f"row {number}"
+
+
+# -- messages rows --------------------------------------------------------------
+
+
+def test_messages_rows_keep_the_conversation_and_collapse_assistant_blank_lines(profile):
+    row = {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Para one\n\nPara two"},
+            {"role": "assistant", "content": "Step 1: read\n\nAnswer: done"},
+        ]
+    }
+
+    messages = profile.prepare_messages(row)
+
+    assert messages == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Para one\n\nPara two"},
+        {"role": "assistant", "content": "Step 1: read\nAnswer: done"},
+    ]
+
+
+def test_messages_rows_with_a_stop_sequence_are_rejected(profile):
+    row = {
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "<reasoning>hmm</reasoning> Hello"},
+        ]
+    }
+
+    with pytest.raises(InvalidExampleError, match="stop sequence '</reasoning>'"):
+        profile.prepare_messages(row)
+
+
+def test_malformed_messages_rows_are_rejected(profile):
+    with pytest.raises(InvalidExampleError, match="field 'messages'"):
+        profile.prepare_messages({"messages": [{"role": "user", "content": "no answer"}]})
+
+
+# -- parsing answers --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, answer",
+    [
+        ("Answer: 18", "18"),
+        ("  Step 1: 9 * 2 = 18\nStep 2: done\nAnswer: 18  \n", "18"),
+        ("Step 1: a\n\nStep 2: b\nAnswer: $1,000", "$1,000"),
+        ("Step 1: a\nAnswer: 7\ntrailing note", "7"),
+        ("step 1: lower case\nanswer: Paris", "Paris"),
+    ],
+    ids=["answer-only", "steps", "blank-line-between", "trailing-line", "lowercase"],
+)
+def test_parse_answer_reads_the_last_answer_line(profile, text, answer):
+    assert profile.parse_answer(text) == answer
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "18",
+        "Step 1: 9 * 2 = 18",
+        "The answer is 18",
+        "Step 2: skipped the first\nAnswer: 18",
+        "Step 1: a\nStep 3: b\nAnswer: 18",
+        "Let me think.\nStep 1: a\nAnswer: 18",
+        "Step 1: a\nAnswer: 17\nAnswer: 18",
+        "Answer:   ",
+    ],
+    ids=[
+        "empty",
+        "bare",
+        "no-answer-line",
+        "other-format",
+        "not-from-one",
+        "gap",
+        "preamble",
+        "two-answers",
+        "empty-answer",
+    ],
+)
+def test_parse_answer_rejects_text_off_the_format(profile, text):
+    assert profile.parse_answer(text) is None
+
+
+def test_check_answer_compares_numbers_by_value(profile):
+    assert profile.check_answer("Step 1: 9 * 2 = 18\nAnswer: $18.00", "18")
+    assert not profile.check_answer("Step 1: 9 * 2 = 17\nAnswer: 17", "18")
+    assert not profile.check_answer("Step 2: 9 * 2 = 18\nAnswer: 18", "18")
+
+
+# -- registration through the installed entry point ------------------------------
+
+
+@pytest.fixture
+def fresh_plugins(monkeypatch):
+    for name in (plugins.ENV_ALLOW, plugins.ENV_BLOCK, plugins.ENV_STRICT):
+        monkeypatch.delenv(name, raising=False)
+    plugins.reset()
+    yield
+    plugins.reset()
+
+
+def test_installed_entry_point_registers_the_profile(fresh_plugins):
+    assert isinstance(get_profile("regime3"), Regime3Profile)
+    entry = installed_profiles()["regime3"]
+    assert entry.profile_class is Regime3Profile
+    assert entry.plugin.distribution == "trainer-profile-regime3"
+    assert entry.plugin.status == "loaded"
+    assert entry.description == Regime3Profile.description
+
+
+def test_get_profile_rejects_options(fresh_plugins):
+    with pytest.raises(TrainerError, match="takes no options"):
+        get_profile("regime3", {"steps": 3})
+
+
+def test_plugin_module_does_not_import_heavy_libraries():
+    code = (
+        "import sys, trainer_profile_regime3.plugin\n"
+        "heavy = {'torch', 'transformers', 'datasets'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_original_import_path_still_works():
+    """The single-package design imported the profile from trainer.profiles.regime3."""
+    from trainer.profiles import get_profile
+    from trainer.profiles.regime3 import Regime3Profile as FromOldPath
+
+    assert FromOldPath is Regime3Profile
+    assert isinstance(get_profile("regime3"), FromOldPath)
