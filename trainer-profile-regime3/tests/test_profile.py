@@ -27,7 +27,7 @@ def profile() -> Regime3Profile:
 @pytest.fixture(scope="module")
 def gsm8k_rows() -> list[dict]:
     if not GSM8K_TEST.is_file():
-        pytest.fail(f"GSM8K test split not found at {GSM8K_TEST}: the tests need ../shared beside the repository")
+        pytest.fail(f"GSM8K test split not found at {GSM8K_TEST}; ../shared must sit beside the repo")
     with GSM8K_TEST.open(encoding="utf-8") as lines:
         return [json.loads(line) for line in lines if line.strip()]
 
