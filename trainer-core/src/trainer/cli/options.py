@@ -7,17 +7,20 @@ from typing import Any
 
 import click
 
-OVERRIDE_FLAGS: list[tuple[str, Any, str]] = [
-    ("--dataset", str, "Dataset file or directory (data.dataset_path)."),
-    ("--model", str, "Model directory or hub id (model.model_path)."),
-    ("--profile", str, "Data profile name (profile.name)."),
-    ("--batch-size", int, "Per-device batch size (hyperparams.batch_size)."),
-    ("--lr", float, "Learning rate (hyperparams.learning_rate)."),
-    ("--epochs", float, "Training epochs (hyperparams.num_epochs)."),
-    ("--max-steps", int, "Stop after this many optimiser steps (hyperparams.max_steps)."),
-    ("--max-length", int, "Maximum tokens per example (data.max_length)."),
-    ("--output-dir", str, "Where the run writes its files (output.output_dir)."),
-]
+from trainer.config.loader import CLI_FLAGS
+
+# The shortcut flags: name -> (type, help); each sets the field loader.CLI_FLAGS names.
+OVERRIDE_FLAGS: dict[str, tuple[Any, str]] = {
+    "dataset": (str, "Dataset file or directory."),
+    "model": (str, "Model directory or hub id."),
+    "profile": (str, "Data profile name."),
+    "batch_size": (int, "Per-device batch size."),
+    "lr": (float, "Learning rate."),
+    "epochs": (float, "Training epochs."),
+    "max_steps": (int, "Stop after this many optimiser steps."),
+    "max_length": (int, "Maximum tokens per example."),
+    "output_dir": (str, "Where the run writes its files."),
+}
 
 
 def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -29,7 +32,12 @@ def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(dir_okay=False),
             help="YAML or JSON config file; command-line options override it.",
         ),
-        *(click.option(flag, type=kind, default=None, help=text) for flag, kind, text in OVERRIDE_FLAGS),
+        *(
+            click.option(
+                "--" + name.replace("_", "-"), type=kind, default=None, help=f"{text} ({CLI_FLAGS[name]})"
+            )
+            for name, (kind, text) in OVERRIDE_FLAGS.items()
+        ),
         click.option(
             "--set",
             "set_values",
@@ -51,10 +59,7 @@ def load_config(options: dict[str, Any]) -> Any:
     from trainer.config.loader import ConfigLoader
 
     config_file = options.pop("config_file", None)
-    overrides = {
-        flag.lstrip("-").replace("-", "_"): options.pop(flag.lstrip("-").replace("-", "_"), None)
-        for flag, _, _ in OVERRIDE_FLAGS
-    }
+    overrides: dict[str, Any] = {name: options.pop(name, None) for name in OVERRIDE_FLAGS}
     overrides["set"] = list(options.pop("set_values", ()) or ())
     loader = ConfigLoader(config_file)
     loader.load()
