@@ -90,12 +90,14 @@ def cli(debug: bool, block_plugin: tuple[str, ...]) -> None:
 
 
 def _register_builtin_commands() -> None:
-    from trainer.cli import config_cmd, plugins_cmd, preview_cmd
+    from trainer.cli import config_cmd, generate_cmd, plugins_cmd, preview_cmd, run_cmd
 
     cli.add_command(plugins_cmd.profiles)
     cli.add_command(plugins_cmd.plugins)
     cli.add_command(config_cmd.config)
     cli.add_command(preview_cmd.preview)
+    cli.add_command(run_cmd.run)
+    cli.add_command(generate_cmd.generate)
 
 
 _register_builtin_commands()
@@ -125,5 +127,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug, not bad input: say so briefly, keep the traceback for --debug
+        if _debug:
+            raise
+        click.echo(
+            f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True
+        )
+        sys.exit(1)
     if isinstance(result, int) and result:
         sys.exit(result)

@@ -22,11 +22,19 @@ from trainer.errors import TrainerError
     help="How many rows to render.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def preview(num_examples: int, as_json: bool, **options: Any) -> None:
+@click.option(
+    "--tokens",
+    "show_tokens",
+    is_flag=True,
+    help="Also show the first example's tokens, with the trained ones marked (uses --model's "
+    "tokenizer, else the demo model's).",
+)
+def preview(num_examples: int, as_json: bool, show_tokens: bool, **options: Any) -> None:
     """Render the first rows of a dataset through a profile.
 
     Shows each row's messages, then the chat-formatted text the model sees, and
-    the stop sequences at which generation will end.
+    the stop sequences at which generation will end. With --tokens, the first
+    example's tokens follow, those the model is trained on marked ">>".
     """
     from trainer.data.chatml import render_chatml
     from trainer.data.conversation import build_messages, effective_stop_sequences
@@ -60,7 +68,11 @@ def preview(num_examples: int, as_json: bool, **options: Any) -> None:
     if not rendered:
         raise TrainerError(f"dataset '{dataset}' has no rows the profile '{profile.name}' can render")
 
+    tokens = _token_labels(run_config, rendered[0]["messages"]) if show_tokens else None
+
     if as_json:
+        if tokens is not None:
+            rendered[0]["tokens"] = [token._asdict() for token in tokens]
         click.echo(
             json.dumps(
                 {"profile": profile.name, "stop_sequences": stops, "skipped": skipped, "examples": rendered},
@@ -80,8 +92,35 @@ def preview(num_examples: int, as_json: bool, **options: Any) -> None:
             click.echo(message["content"])
         click.echo("--- chat-formatted text (ChatML) ---")
         click.echo(item["text"], nl=False)
+    if tokens is not None:
+        from trainer.data.token_view import format_token_labels
+
+        click.echo("")
+        click.echo(f"=== tokens of example 1 (row {rendered[0]['row']}) ===")
+        for line in format_token_labels(tokens):
+            click.echo(line)
     if skipped:
         click.echo(f"\nskipped {skipped} invalid row(s) (data.skip_invalid)")
+
+
+def _token_labels(run_config: Any, messages: list[dict[str, str]]) -> Any:
+    """The tokens of one rendered example, with trained flags, through the run's tokenizer."""
+    from trainer.data.chat_template import tokenize_conversation
+    from trainer.data.token_view import token_labels
+
+    model_path = run_config.model.model_path
+    if model_path:
+        from trainer.models.loading import load_tokenizer
+
+        tokenizer = load_tokenizer(model_path, run_config.model.trust_remote_code)
+    else:
+        try:
+            from trainer.models.demo import load_demo_tokenizer
+        except ImportError:
+            raise TrainerError("--tokens needs a tokenizer: pass --model DIR") from None
+        tokenizer = load_demo_tokenizer()
+    input_ids, labels = tokenize_conversation(messages, tokenizer)
+    return token_labels(input_ids, labels, tokenizer)
 
 
 def _show_stops(stops: list[str]) -> str:

@@ -54,9 +54,9 @@ class TrainingStatusWriter:
 
     def emit(self, event: str, state: dict[str, Any]) -> None:
         """Status-sink entry point: fold an event's state into the file."""
-        fields = {key: value for key, value in state.items() if key != "status"}
-        status = _EVENT_STATUS.get(event, "training")
-        self.update(**fields, status=state.get("status", status) if event != "log" else status)
+        fields = dict(state)
+        fields["status"] = fields.get("status") or _EVENT_STATUS.get(event, "training")
+        self.update(**fields)
 
     def close(self) -> None:
         """Nothing to release: every write is complete on its own."""

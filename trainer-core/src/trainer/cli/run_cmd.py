@@ -1,0 +1,46 @@
+"""``trainer run``: fine-tune a model."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from trainer.cli.options import config_options, load_config
+
+
+@click.command()
+@config_options
+@click.option(
+    "--dry-run", is_flag=True, help="Load and prepare everything, report on the data, do not train."
+)
+@click.option("--overwrite", is_flag=True, help="Replace the contents of a non-empty output directory.")
+def run(dry_run: bool, overwrite: bool, **options: Any) -> None:
+    """Fine-tune a causal LM on a dataset rendered through a profile.
+
+    With no --model, a tiny embedded Qwen3 model is trained (the offline demo);
+    with no --dataset, a built-in sample dataset is used.
+    """
+    from trainer.core import TrainerEngine
+
+    config, _ = load_config(options)
+    if dry_run:
+        config.debug.dry_run = True
+    started = time.perf_counter()
+    engine = TrainerEngine(on_message=lambda line: click.echo(line, err=True))
+    result = engine.run_job(config, overwrite=overwrite)
+    elapsed = time.perf_counter() - started
+    if result.data_report is not None:
+        click.echo(result.data_report.format())
+    if result.status == "dry_run":
+        click.echo(f"Dry run: nothing trained ({elapsed:.1f} s).")
+        return
+    metrics = result.metrics
+    first, final = metrics.get("first_loss"), metrics.get("final_loss")
+    loss = f"loss {first:.4f} -> {final:.4f}, " if first is not None and final is not None else ""
+    click.echo(
+        f"Trained {result.steps} steps in {elapsed:.1f} s ({loss}precision {metrics.get('precision')})."
+    )
+    click.echo(f"Model saved to {result.output_dir}; status in {result.status_file}")
+    click.echo(f'Try it: trainer generate --model {result.output_dir} "<your prompt>"')

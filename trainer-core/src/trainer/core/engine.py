@@ -1,0 +1,475 @@
+"""The training flow, top to bottom: load -> prepare data -> build trainer -> train -> save.
+
+``TrainerEngine(status_writer).run_job(config)`` is the whole of it. The loop,
+optimiser, scheduler, gradient accumulation, mixed precision, checkpoints and
+distribution are transformers' ``Trainer``; this module only turns the typed
+config into plain arguments for the pieces it builds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from trainer.config import TrainerConfig
+from trainer.errors import TrainerError
+from trainer.monitoring.hub import StatusHub
+from trainer.monitoring.sinks import RunContext
+from trainer.monitoring.status import TrainingStatusWriter
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS_DIR = "checkpoints"
+
+
+@dataclass
+class RunResult:
+    """What a run did."""
+
+    status: str
+    """``completed``, ``dry_run`` or ``failed``."""
+    output_dir: Path
+    status_file: Path | None = None
+    steps: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    """Final training metrics: ``train_loss``, ``first_loss``, ``final_loss``, runtime, ..."""
+    data_report: Any = None
+    """The data pipeline's report (rows read, dropped, tokens, ...)."""
+    model_dir: Path | None = None
+    """Where the final model is (the output directory), for completed runs."""
+
+
+class TrainerEngine:
+    """Runs training jobs.
+
+    :param status_writer: a :class:`TrainingStatusWriter` to report to instead of
+        the one the built-in status-file sink would create on ``system.status_file``.
+    :param on_message: receives one-line progress messages meant for the user
+        (the CLI prints them); by default they go to the ``trainer`` logger.
+    """
+
+    def __init__(
+        self,
+        status_writer: TrainingStatusWriter | None = None,
+        on_message: Callable[[str], None] | None = None,
+    ) -> None:
+        self.status_writer = status_writer
+        self.on_message = on_message or log.info
+
+    def run_job(self, config: TrainerConfig, overwrite: bool = False) -> RunResult:
+        """Train according to ``config``; with ``config.debug.dry_run``, stop before training.
+
+        :param overwrite: allow a non-empty output directory (its contents are replaced).
+        :raises TrainerError: bad input, with a message naming the fix; the status
+            file then says ``failed``.
+        """
+        config.validate()
+        base_dir = Path(config.system.base_dir)
+        output_dir = _resolve(base_dir, config.output.output_dir)
+        status_file = _resolve(output_dir, config.system.status_file)
+        dry_run = config.debug.dry_run
+        if not dry_run:
+            _prepare_output_dir(output_dir, overwrite)
+
+        hub = StatusHub([] if dry_run else self._sinks(output_dir, status_file, config))
+        hub.emit("start", status="starting")
+        try:
+            result = self._run(config, base_dir, output_dir, hub)
+        except KeyboardInterrupt:
+            hub.emit("failure", status="interrupted", error="interrupted by the user")
+            raise
+        except TrainerError as exc:
+            hub.emit("failure", status="failed", error=str(exc))
+            raise
+        except Exception as exc:
+            hub.emit("failure", status="failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            hub.close()
+        result.status_file = None if dry_run else status_file
+        return result
+
+    # -- the flow ----------------------------------------------------------------
+
+    def _run(self, config: TrainerConfig, base_dir: Path, output_dir: Path, hub: StatusHub) -> RunResult:
+        from trainer.data.conversation import effective_stop_sequences
+        from trainer.data.pipeline import build_collator, load_raw_datasets, pack_dataset, prepare_dataset
+        from trainer.models.loading import load_tokenizer, resolve_precision
+        from trainer.profiles import get_profile
+
+        # 1. Load: tokenizer and profile first; the model only once the data is known to be good.
+        model_path = config.model.model_path
+        demo = model_path is None
+        hyper = config.hyperparams
+        if model_path is None:
+            from trainer.models.demo import load_demo_tokenizer
+            from trainer.models.demo_model import DEMO_MODEL_NAME
+
+            hyper, changed = _demo_hyperparams(config)
+            self.on_message(
+                f"Using the embedded demo model: {DEMO_MODEL_NAME}"
+                + (f"; demo settings: {changed}" if changed else "")
+            )
+            tokenizer = load_demo_tokenizer()
+        else:
+            model_path = _source(base_dir, model_path)
+            tokenizer = load_tokenizer(model_path, config.model.trust_remote_code)
+        profile = get_profile(config.profile.name, config.profile.options)
+        stops = effective_stop_sequences(profile, config.profile.stop_sequences)
+
+        # 2. Prepare data.
+        data = config.data
+        dataset_path = None if data.dataset_path is None else _source(base_dir, data.dataset_path)
+        if dataset_path is None:
+            self.on_message("No dataset given: using the built-in sample dataset (arithmetic word problems)")
+        train_rows, eval_rows = load_raw_datasets(
+            dataset_path,
+            validation_path=None if data.validation_path is None else _source(base_dir, data.validation_path),
+            validation_split=data.validation_split,
+            seed=hyper.seed,
+            example_limit=config.debug.example_limit,
+        )
+        max_length = min(data.max_length, config.model.max_context_length)
+        prepare = dict(
+            tokenizer=tokenizer,
+            profile=profile,
+            system_prompt=config.profile.system_prompt,
+            stop_sequences=stops,
+            max_length=max_length,
+            overlength=data.overlength,
+            skip_invalid=data.skip_invalid,
+            num_proc=data.num_proc,
+        )
+        train_set, report = prepare_dataset(train_rows, **prepare)
+        eval_set = None
+        if eval_rows is not None:
+            eval_set, report.validation = prepare_dataset(eval_rows, **prepare)
+        if data.packing:
+            train_set = pack_dataset(train_set, max_length, report=report)
+            if eval_set is not None:
+                eval_set = pack_dataset(eval_set, max_length)
+        if config.debug.dry_run:
+            return RunResult(status="dry_run", output_dir=output_dir, data_report=report)
+
+        # 3. Build the model and the trainer.
+        device = config.system.device
+        precision = resolve_precision(config.model.precision, device)
+        if model_path is None:
+            from trainer.models.demo_model import build_demo_model
+
+            model = build_demo_model(
+                tokenizer, seed=hyper.seed, max_position_embeddings=config.model.max_context_length
+            )
+        else:
+            from trainer.models.loading import load_model
+
+            model = load_model(model_path, config.model.trust_remote_code, config.model.attn_implementation)
+        if config.model.lora.enabled:
+            from trainer.models.loading import apply_lora
+
+            lora = config.model.lora
+            model = apply_lora(model, lora.r, lora.alpha, lora.dropout, list(lora.target_modules))
+        trainer = _build_trainer(
+            model=model,
+            tokenizer=tokenizer,
+            train_set=train_set,
+            eval_set=eval_set,
+            collator=build_collator(
+                tokenizer, packing=data.packing, attn_implementation=config.model.attn_implementation
+            ),
+            checkpoints_dir=output_dir / CHECKPOINTS_DIR,
+            hyper=hyper,
+            precision=precision,
+            device=device,
+            save_steps=config.output.save_steps,
+            save_total_limit=config.output.save_total_limit,
+            callbacks=[_status_callback(hub), *_plugin_callbacks()],
+        )
+
+        # 4. Train.
+        output = trainer.train()
+        first_loss = hub.state.get("first_loss")
+        final_loss = _last_logged_loss(trainer)
+        metrics = {
+            **output.metrics,
+            "first_loss": first_loss,
+            "final_loss": final_loss,
+            "precision": precision,
+            "device": str(trainer.args.device),
+        }
+
+        # 5. Save: model, tokenizer, generation settings and the resolved config.
+        if trainer.is_world_process_zero():
+            _save_final_model(
+                trainer.model,
+                tokenizer,
+                output_dir,
+                stop_sequences=stops,
+                max_new_tokens=config.inference.max_new_tokens,
+                temperature=config.inference.temperature,
+                merge_lora=config.model.lora.enabled and config.model.lora.merge_on_export,
+                run_info=_run_info(config, hyper, demo, report, metrics),
+            )
+        hub.emit(
+            "end",
+            status="completed",
+            step=output.global_step,
+            loss=final_loss,
+            train_loss=output.metrics.get("train_loss"),
+        )
+        return RunResult(
+            status="completed",
+            output_dir=output_dir,
+            steps=output.global_step,
+            metrics=metrics,
+            data_report=report,
+            model_dir=output_dir,
+        )
+
+    def _sinks(self, output_dir: Path, status_file: Path, config: TrainerConfig) -> list[tuple[str, Any]]:
+        from trainer.default_plugins.status_file import status_file_sink
+        from trainer.plugins import get_plugins
+
+        run = RunContext(output_dir=output_dir, status_file=status_file, config=config.to_dict())
+        sinks: list[tuple[str, Any]] = []
+        for registration in get_plugins().collect("register_status_sinks"):
+            if self.status_writer is not None and registration.obj is status_file_sink:
+                sinks.append((registration.plugin.name, self.status_writer))
+                continue
+            sink = registration.obj(run)
+            if sink is not None:
+                sinks.append((registration.plugin.name, sink))
+        return sinks
+
+
+# -- pieces the flow calls --------------------------------------------------------
+
+
+def _build_trainer(
+    *,
+    model: Any,
+    tokenizer: Any,
+    train_set: Any,
+    eval_set: Any,
+    collator: Any,
+    checkpoints_dir: Path,
+    hyper: Any,
+    precision: str,
+    device: str,
+    save_steps: int,
+    save_total_limit: int | None,
+    callbacks: list[Any],
+) -> Any:
+    from transformers import Trainer, TrainingArguments
+
+    args = TrainingArguments(
+        output_dir=str(checkpoints_dir),
+        per_device_train_batch_size=hyper.batch_size,
+        per_device_eval_batch_size=hyper.batch_size,
+        learning_rate=hyper.learning_rate,
+        num_train_epochs=hyper.num_epochs,
+        max_steps=hyper.max_steps if hyper.max_steps is not None else -1,
+        gradient_accumulation_steps=hyper.gradient_accumulation_steps,
+        warmup_steps=hyper.warmup_ratio if hyper.warmup_ratio > 0 else hyper.warmup_steps,
+        weight_decay=hyper.weight_decay,
+        lr_scheduler_type=hyper.lr_scheduler_type,
+        seed=hyper.seed,
+        data_seed=hyper.seed,
+        max_grad_norm=hyper.max_grad_norm,
+        bf16=precision == "bfloat16",
+        fp16=precision == "float16",
+        use_cpu=device == "cpu",
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=save_total_limit,
+        eval_strategy="steps" if eval_set is not None else "no",
+        eval_steps=save_steps if eval_set is not None else None,
+        logging_steps=_logging_steps(hyper.max_steps),
+        logging_first_step=True,
+        include_num_input_tokens_seen="non_padding",
+        report_to="none",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+    return Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+
+
+def _status_callback(hub: StatusHub) -> Any:
+    from trainer.monitoring.callback import StatusCallback
+
+    return StatusCallback(hub)
+
+
+def _plugin_callbacks() -> list[Any]:
+    from trainer.plugins import get_plugins
+
+    callbacks = []
+    for registration in get_plugins().collect("register_callbacks"):
+        factory = registration.obj
+        try:
+            callbacks.append(factory())
+        except Exception as exc:  # a plugin's bug: leave its callback out, say so
+            get_plugins().reject(registration, f"callback factory {factory!r} raised {exc!r}")
+            log.warning("callback from plugin %s left out: %s", registration.plugin.label, exc)
+    return callbacks
+
+
+def _save_final_model(
+    model: Any,
+    tokenizer: Any,
+    output_dir: Path,
+    *,
+    stop_sequences: list[str],
+    max_new_tokens: int,
+    temperature: float,
+    merge_lora: bool,
+    run_info: dict[str, Any],
+) -> None:
+    """Write everything to a temporary directory, then move it into place.
+
+    ``config.json`` (or ``adapter_config.json``) moves last, so a directory
+    that loads is a directory that is complete.
+    """
+    from transformers import GenerationConfig
+
+    if merge_lora:
+        model = model.merge_and_unload()
+    end_of_turn = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>",) if t in tokenizer.get_vocab()]
+    eos_ids = sorted(
+        {*end_of_turn, *([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])}
+    )
+    generation = GenerationConfig(
+        eos_token_id=eos_ids or None,
+        pad_token_id=tokenizer.pad_token_id,
+        max_new_tokens=max_new_tokens,
+        do_sample=temperature > 0,
+        temperature=temperature if temperature > 0 else None,
+        stop_strings=list(stop_sequences) or None,
+    )
+    staging = Path(tempfile.mkdtemp(prefix=".final-", dir=output_dir))
+    try:
+        model.generation_config = generation
+        model.save_pretrained(str(staging))
+        if not (staging / "generation_config.json").exists():  # adapters do not write one
+            generation.save_pretrained(str(staging))
+        tokenizer.save_pretrained(str(staging))
+        (staging / "trainer_run.json").write_text(json.dumps(run_info, indent=2, default=str) + "\n")
+        last = [name for name in ("config.json", "adapter_config.json") if (staging / name).exists()]
+        for path in sorted(staging.iterdir(), key=lambda p: p.name in last):
+            os.replace(path, output_dir / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _run_info(
+    config: TrainerConfig, hyper: Any, demo: bool, report: Any, metrics: dict[str, Any]
+) -> dict[str, Any]:
+    from trainer.plugins import get_plugins
+
+    resolved = replace(config, hyperparams=hyper)
+    versions: dict[str, Any] = {
+        "trainer-core": _version("trainer-core"),
+        "transformers": _version("transformers"),
+        "torch": _version("torch"),
+        "datasets": _version("datasets"),
+        "plugins": {},
+    }
+    for info in get_plugins().infos:
+        if info.status == "loaded" and info.distribution:
+            versions["plugins"][info.distribution] = info.version
+    return {
+        "config": resolved.to_dict(),
+        "versions": versions,
+        "demo_model": demo,
+        "data": report.to_dict() if hasattr(report, "to_dict") else None,
+        "metrics": metrics,
+    }
+
+
+def _demo_hyperparams(config: TrainerConfig) -> tuple[Any, str]:
+    from trainer.config import HyperparamsConfig
+    from trainer.models.demo_model import DEMO_HYPERPARAMS
+
+    defaults = HyperparamsConfig()
+    hyper = config.hyperparams
+    changes = {
+        name: value
+        for name, value in DEMO_HYPERPARAMS.items()
+        if getattr(hyper, name) == getattr(defaults, name)
+    }
+    if changes:
+        hyper = replace(hyper, **changes)
+    return hyper, ", ".join(f"{name}={value}" for name, value in changes.items())
+
+
+def _prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
+    if output_dir.exists() and not output_dir.is_dir():
+        raise TrainerError(
+            f"output.output_dir '{output_dir}' is a file. Choose a directory with --output-dir"
+        )
+    if output_dir.is_dir() and any(output_dir.iterdir()):
+        if not overwrite:
+            raise TrainerError(
+                f"output directory '{output_dir}' is not empty. Choose another with --output-dir, "
+                "or pass --overwrite to replace its contents"
+            )
+        for entry in output_dir.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _last_logged_loss(trainer: Any) -> float | None:
+    for entry in reversed(trainer.state.log_history):
+        if "loss" in entry:
+            return float(entry["loss"])
+    return None
+
+
+def _logging_steps(max_steps: int | None) -> int:
+    if max_steps is not None and max_steps > 0:
+        return max(1, min(10, max_steps // 20))
+    return 10
+
+
+def _resolve(base: Path, path: str | os.PathLike[str]) -> Path:
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else base / candidate
+
+
+def _source(base_dir: Path, source: str) -> str:
+    """A local path resolved against ``system.base_dir``; hub ids pass through."""
+    resolved = _resolve(base_dir, source)
+    return str(resolved) if resolved.exists() or not _looks_like_hub_id(source) else source
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) <= 2 and not name.startswith((".", "/", "~")) and Path(name).suffix == ""
+
+
+def _version(distribution: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None

@@ -1,0 +1,225 @@
+"""A conversation through the tokenizer's chat template: token ids and training labels.
+
+The rule for labels, the same for every template:
+
+    The model is trained on exactly the text it has to write at inference: what
+    follows the generation prompt (``apply_chat_template(...,
+    add_generation_prompt=True)``) up to and including the end-of-turn marker
+    (``<|im_end|>`` in ChatML). Everything else is ``-100``.
+
+So the end-of-turn token is trained, and the model learns to stop; the
+newline a ChatML template writes after ``<|im_end|>`` is not, since generation
+has stopped before it. ``{% generation %}`` markers are not needed (a
+template's markers are rendered as plain text and do not change the labels).
+
+For Qwen3's template this means the ``<think>\\n\\n</think>\\n\\n`` block the
+template writes into the final assistant turn is trained: with
+``add_generation_prompt=True`` the prompt ends at ``<|im_start|>assistant\\n``
+and the model writes the block itself. With ``enable_thinking=False`` in
+``template_kwargs`` the block belongs to the generation prompt instead, and is
+not trained. Earlier assistant turns of a multi-turn conversation are trained
+as the template renders them in the history (Qwen3 leaves their think block
+out); where the generation prompt adds text that history leaves out (Qwen3
+with ``enable_thinking=False``), the reply starts where the two part ways.
+
+Each prompt part and each assistant part is tokenized on its own, so a
+trained span starts on a token boundary, exactly where generation starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+from trainer.data.chatml import IM_END, IM_START
+from trainer.errors import TrainerError
+from trainer.profiles.base import InvalidExampleError, Message
+
+IGNORE_INDEX = -100
+"""The label of a token the loss ignores (PyTorch's cross-entropy default)."""
+
+CHATML_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '" + IM_START + "' + message['role'] + '\\n' + message['content'] + '" + IM_END + "\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '" + IM_START + "assistant\\n' }}{%- endif %}"
+)
+"""ChatML as a Jinja chat template; renders the same text as :func:`trainer.data.chatml.render_chatml`."""
+
+# Stands in for an assistant reply when finding what a template writes after one.
+_PROBE_REPLY = "TRAINER-PROBE-REPLY"
+_end_of_turn_cache: dict[tuple[str, str], str] = {}
+
+
+class TokenizedConversation(NamedTuple):
+    """A conversation as token ids, with ``labels`` equal to ``input_ids`` on trained tokens."""
+
+    input_ids: list[int]
+    labels: list[int]
+
+
+class RenderedConversation(NamedTuple):
+    """A conversation rendered by the chat template, and where its trained text lies."""
+
+    text: str
+    spans: list[tuple[int, int]]
+    """``(start, end)`` character offsets in ``text`` of each assistant turn's trained text."""
+
+
+def ensure_chat_template(tokenizer: Any) -> bool:
+    """Give ``tokenizer`` the ChatML template when it has no chat template.
+
+    Set on the tokenizer itself, so that the tokenizer saved with the trained
+    model renders prompts exactly as training did.
+
+    :return: whether ChatML was set.
+    """
+    if getattr(tokenizer, "chat_template", None):
+        return False
+    tokenizer.chat_template = CHATML_TEMPLATE
+    return True
+
+
+def render_conversation(
+    messages: Sequence[Message], tokenizer: Any, template_kwargs: Mapping[str, Any] | None = None
+) -> RenderedConversation:
+    """Render ``messages`` with the tokenizer's chat template and find the assistant text to train.
+
+    :param template_kwargs: extra variables for the template, e.g. ``{"enable_thinking": False}``;
+        use the same ones at inference.
+    :raises InvalidExampleError: the template rejects the conversation, or an
+        assistant turn contains the end-of-turn marker.
+    :raises TrainerError: the template cannot be used for training (see the message).
+    """
+    kwargs = dict(template_kwargs or {})
+    end_of_turn = end_of_turn_marker(tokenizer, kwargs)
+    text = _render(tokenizer, messages, False, kwargs)
+    spans: list[tuple[int, int]] = []
+    position = 0
+    for index, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        if end_of_turn in message["content"]:
+            raise InvalidExampleError(
+                f"assistant turn {index} contains the end-of-turn marker {end_of_turn!r}, which would "
+                "end the turn early; remove it from the row"
+            )
+        start = _reply_start(tokenizer, messages[:index], text, kwargs)
+        if start is None or start < position:
+            raise TrainerError(
+                f"the chat template renders the turns before assistant turn {index} differently on their "
+                "own than inside the whole conversation, so the assistant's tokens cannot be located. "
+                "Use a template whose generation prompt is a prefix of the rendered conversation "
+                "(ChatML is: remove the tokenizer's chat_template to use it)"
+            )
+        end = text.find(end_of_turn, start)
+        if end == -1:
+            raise TrainerError(
+                f"the chat template wrote no end-of-turn marker {end_of_turn!r} after assistant turn "
+                f"{index}. Use a template that closes every assistant turn the same way"
+            )
+        spans.append((start, end + len(end_of_turn)))
+        position = end + len(end_of_turn)
+    return RenderedConversation(text, spans)
+
+
+def tokenize_conversation(
+    messages: Sequence[Message], tokenizer: Any, template_kwargs: Mapping[str, Any] | None = None
+) -> TokenizedConversation:
+    """Token ids of the rendered conversation, with labels on the assistant's tokens only.
+
+    Labels are the token ids on assistant text (end-of-turn marker included)
+    and :data:`IGNORE_INDEX` elsewhere; see the module docstring for the rule.
+    A tokenizer without a chat template renders ChatML.
+
+    :raises InvalidExampleError: see :func:`render_conversation`.
+    :raises TrainerError: see :func:`render_conversation`.
+    """
+    rendered = render_conversation(messages, tokenizer, template_kwargs)
+    pieces: list[tuple[str, bool]] = []
+    position = 0
+    for start, end in rendered.spans:
+        pieces += [(rendered.text[position:start], False), (rendered.text[start:end], True)]
+        position = end
+    pieces.append((rendered.text[position:], False))
+    pieces = [(text, trained) for text, trained in pieces if text]
+    encoded = tokenizer([text for text, _ in pieces], add_special_tokens=False)["input_ids"]
+    input_ids: list[int] = []
+    labels: list[int] = []
+    for ids, (_, trained) in zip(encoded, pieces, strict=True):
+        input_ids += ids
+        labels += ids if trained else [IGNORE_INDEX] * len(ids)
+    return TokenizedConversation(input_ids, labels)
+
+
+def _reply_start(tokenizer: Any, before: Sequence[Message], text: str, kwargs: dict[str, Any]) -> int | None:
+    """Where the reply after the turns ``before`` starts in ``text``, the whole conversation."""
+    prompt = _render(tokenizer, before, True, kwargs)
+    if text.startswith(prompt):
+        return len(prompt)
+    # The generation prompt may add text the template leaves out of history (Qwen3 with
+    # enable_thinking=False adds an empty think block): if the history itself renders the
+    # same, the reply starts where the prompt and the conversation part ways.
+    history = _render(tokenizer, before, False, kwargs)
+    if not text.startswith(history):
+        return None
+    start = len(history)
+    while start < min(len(prompt), len(text)) and prompt[start] == text[start]:
+        start += 1
+    return start
+
+
+def end_of_turn_marker(tokenizer: Any, template_kwargs: Mapping[str, Any] | None = None) -> str:
+    """The text the chat template writes right after an assistant reply (``<|im_end|>`` for ChatML).
+
+    Found by rendering a probe conversation, so it works for any template.
+
+    :raises TrainerError: the template writes nothing after a reply, so the
+        model could never learn where to stop.
+    """
+    kwargs = dict(template_kwargs or {})
+    key = (repr(_template(tokenizer)), repr(sorted(kwargs.items())) + repr(_special_tokens(tokenizer)))
+    cached = _end_of_turn_cache.get(key)
+    if cached is not None:
+        return cached
+    probe = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": _PROBE_REPLY}]
+    try:
+        text = _render(tokenizer, probe, False, kwargs)
+    except InvalidExampleError:
+        text = ""
+    after = text[text.rfind(_PROBE_REPLY) + len(_PROBE_REPLY) :] if _PROBE_REPLY in text else ""
+    marker = after.split()[0] if after.split() else (getattr(tokenizer, "eos_token", None) or "")
+    if not marker:
+        raise TrainerError(
+            "the chat template writes nothing after an assistant reply, so the model could not learn "
+            f"where to stop. Use a template that ends each assistant turn with a marker such as {IM_END}"
+        )
+    _end_of_turn_cache[key] = marker
+    return marker
+
+
+def _render(
+    tokenizer: Any, messages: Sequence[Message], generation_prompt: bool, kwargs: dict[str, Any]
+) -> str:
+    from jinja2 import TemplateError
+
+    try:
+        text = tokenizer.apply_chat_template(
+            [dict(message) for message in messages],
+            chat_template=None if tokenizer.chat_template else CHATML_TEMPLATE,
+            add_generation_prompt=generation_prompt,
+            tokenize=False,
+            **kwargs,
+        )
+    except TemplateError as exc:
+        raise InvalidExampleError(f"the chat template rejected the conversation: {exc}") from None
+    return str(text)
+
+
+def _template(tokenizer: Any) -> Any:
+    return getattr(tokenizer, "chat_template", None) or CHATML_TEMPLATE
+
+
+def _special_tokens(tokenizer: Any) -> tuple[Any, ...]:
+    # Templates may print bos/eos tokens, so the marker depends on them too.
+    return (getattr(tokenizer, "bos_token", None), getattr(tokenizer, "eos_token", None))

@@ -1,0 +1,78 @@
+"""What the data pipeline did to a dataset, for ``trainer run --dry-run`` and the run record."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+MAX_PROBLEMS = 5
+"""Problem rows quoted in a report; the counts cover all of them."""
+
+
+@dataclass
+class DataReport:
+    """Counts for one prepared split (the training set, or the validation set)."""
+
+    source: str
+    """The file, directory or hub name the rows came from (or the built-in sample)."""
+    max_length: int
+    """The token limit examples were held to."""
+    rows_read: int = 0
+    """Rows in the source (after ``example_limit`` and the validation split)."""
+    invalid_skipped: int = 0
+    """Rows the profile could not read, skipped because ``skip_invalid`` is on."""
+    dropped: dict[str, int] = field(default_factory=dict)
+    """Rows dropped, by reason (over ``max_length``; no trainable token left)."""
+    truncated: int = 0
+    """Examples cut to ``max_length`` (``overlength: truncate``) and kept."""
+    examples: int = 0
+    """Examples kept for training."""
+    tokens: int = 0
+    """Tokens in the kept examples."""
+    trainable_tokens: int = 0
+    """Tokens the loss is computed on (the assistant's)."""
+    packed_sequences: int | None = None
+    """Sequences the examples were packed into; ``None`` without packing."""
+    packing_efficiency: float | None = None
+    """Real tokens / (packed sequences * ``max_length``); ``None`` without packing."""
+    problems: list[str] = field(default_factory=list)
+    """The first few skipped, dropped or truncated rows, each with its row number and reason."""
+    validation: DataReport | None = None
+    """The validation split's report, when the caller attaches it."""
+
+    @property
+    def rows_dropped(self) -> int:
+        """Rows dropped for any reason (invalid rows not included)."""
+        return sum(self.dropped.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-safe data."""
+        return asdict(self)
+
+    def format(self) -> str:
+        """A few human-readable lines."""
+        reasons = ", ".join(f"{reason}: {count:,}" for reason, count in self.dropped.items())
+        lines = [
+            f"data: {self.source}",
+            f"  rows read {self.rows_read:,}; invalid skipped {self.invalid_skipped:,}; "
+            f"dropped {self.rows_dropped:,}{f' ({reasons})' if reasons else ''}; "
+            f"truncated {self.truncated:,}",
+            f"  examples {self.examples:,}: {self.tokens:,} tokens, {self.trainable_tokens:,} trainable "
+            f"({_percent(self.trainable_tokens, self.tokens)}), max_length {self.max_length:,}",
+        ]
+        if self.packed_sequences is not None:
+            lines.append(
+                f"  packed into {self.packed_sequences:,} sequences of up to {self.max_length:,} tokens: "
+                f"{(self.packing_efficiency or 0.0) * 100:.1f}% efficiency"
+            )
+        lines += [f"  {problem}" for problem in self.problems]
+        if self.validation is not None:
+            lines += [
+                "validation " + line if index == 0 else line
+                for index, line in enumerate(self.validation.format().splitlines())
+            ]
+        return "\n".join(lines)
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{part / whole * 100:.1f}%" if whole else "0%"

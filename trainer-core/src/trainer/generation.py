@@ -1,0 +1,154 @@
+"""Generating with a trained model: the profile's system prompt, stop sequences and penalties."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trainer.errors import TrainerError
+
+RUN_INFO_FILE = "trainer_run.json"
+"""Written into every output directory: the resolved config and the versions used."""
+
+
+@dataclass
+class SavedRun:
+    """What a finished run left in its output directory."""
+
+    directory: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, Any] = field(default_factory=dict)
+    demo_model: bool = False
+
+    @classmethod
+    def read(cls, directory: str | Path) -> SavedRun:
+        """Read ``trainer_run.json``; a model directory without one gives an empty record."""
+        path = Path(directory)
+        if not path.is_dir():
+            raise TrainerError(
+                f"model directory '{directory}' not found. Pass a run's output directory "
+                "or a Hugging Face model directory with --model"
+            )
+        info_file = path / RUN_INFO_FILE
+        if not info_file.is_file():
+            return cls(directory=path)
+        try:
+            data = json.loads(info_file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise TrainerError(
+                f"{info_file} is not valid JSON ({exc.msg}); the run's output is damaged"
+            ) from None
+        return cls(
+            directory=path,
+            config=data.get("config", {}),
+            versions=data.get("versions", {}),
+            demo_model=bool(data.get("demo_model", False)),
+        )
+
+    def setting(self, section: str, name: str, default: Any = None) -> Any:
+        """A value of the saved run's config, or ``default`` when it was not recorded."""
+        return self.config.get(section, {}).get(name, default)
+
+
+def penalized_token_sequences(tokenizer: Any, strings: list[str] | tuple[str, ...]) -> list[list[int]]:
+    """Token ids of each penalized string, for transformers' ``bad_words_ids``.
+
+    ``NoBadWordsLogitsProcessor`` then keeps generation from completing any of
+    them: a one-token string (``<think>`` in Qwen3 tokenizers) is never sampled,
+    and a longer one never has its last token follow the rest.
+    """
+    sequences = []
+    for text in strings:
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        if ids:
+            sequences.append(ids)
+    return sequences
+
+
+def load_model_for_generation(directory: str | Path, trust_remote_code: bool = False) -> tuple[Any, Any]:
+    """The model and tokenizer saved in ``directory`` (a full model or a LoRA adapter)."""
+    from trainer.models.loading import load_model, load_tokenizer
+
+    path = Path(directory)
+    tokenizer = load_tokenizer(str(path), trust_remote_code)
+    if (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
+        model = _load_adapter(path, tokenizer, trust_remote_code)
+    else:
+        model = load_model(str(path), trust_remote_code)
+    model.eval()
+    return model, tokenizer
+
+
+def generate(
+    model: Any,
+    tokenizer: Any,
+    messages: list[dict[str, str]],
+    *,
+    stop_sequences: list[str],
+    penalized_strings: list[str] | tuple[str, ...] = (),
+    max_new_tokens: int = 128,
+    temperature: float = 0.0,
+) -> str:
+    """Generate the assistant's reply to ``messages``; the text stops before any stop sequence."""
+    import torch
+
+    from trainer.data.chatml import render_chatml
+
+    if tokenizer.chat_template:
+        prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    else:
+        prompt = render_chatml(messages, add_generation_prompt=True)
+    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+    options: dict[str, Any] = {
+        "max_new_tokens": max_new_tokens,
+        "do_sample": temperature > 0,
+        "pad_token_id": tokenizer.pad_token_id,
+        "tokenizer": tokenizer,
+    }
+    if temperature > 0:
+        options["temperature"] = temperature
+    if stop_sequences:
+        options["stop_strings"] = list(stop_sequences)
+    bad_words = penalized_token_sequences(tokenizer, penalized_strings)
+    if bad_words:
+        options["bad_words_ids"] = bad_words
+    with torch.no_grad():
+        output = model.generate(**inputs, **options)
+    text = tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    return cut_at_stop(text, stop_sequences)
+
+
+def cut_at_stop(text: str, stop_sequences: list[str]) -> str:
+    """``text`` up to the first stop sequence (generation stops after emitting it)."""
+    cut = len(text)
+    for stop in stop_sequences:
+        if stop and (position := text.find(stop)) != -1:
+            cut = min(cut, position)
+    return text[:cut]
+
+
+def _load_adapter(path: Path, tokenizer: Any, trust_remote_code: bool) -> Any:
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise TrainerError(
+            f"'{path}' holds a LoRA adapter, which needs peft. Install it with: "
+            "pip install 'trainer-core[lora]'"
+        ) from None
+    from trainer.models.loading import load_model
+
+    saved = SavedRun.read(path)
+    if saved.demo_model:
+        from trainer.models.demo_model import build_demo_model
+
+        base = build_demo_model(
+            tokenizer,
+            seed=saved.setting("hyperparams", "seed", 42),
+            max_position_embeddings=saved.setting("model", "max_context_length", 2048),
+        )
+    else:
+        adapter = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+        base = load_model(adapter["base_model_name_or_path"], trust_remote_code)
+    return PeftModel.from_pretrained(base, str(path))

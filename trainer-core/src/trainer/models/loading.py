@@ -1,0 +1,105 @@
+"""Loading models and tokenizers, and choosing precision and device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from trainer.errors import TrainerError
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """``auto`` becomes ``bfloat16`` on a GPU that supports it, else ``float32``.
+
+    :raises TrainerError: ``float16`` asked for without a CUDA GPU.
+    """
+    import torch
+
+    on_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if precision == "auto":
+        return "bfloat16" if on_cuda and torch.cuda.is_bf16_supported() else "float32"
+    if precision == "float16" and not on_cuda:
+        raise TrainerError(
+            "model.precision 'float16' needs a CUDA GPU and none is in use. "
+            "Use bfloat16 or float32 instead (or precision: auto)"
+        )
+    return precision
+
+
+def load_tokenizer(model_path: str, trust_remote_code: bool = False) -> Any:
+    """The tokenizer of a local model directory or hub id.
+
+    :raises TrainerError: there is no tokenizer to load there.
+    """
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
+    except Exception as exc:  # transformers raises OSError, ValueError, HTTP errors...
+        raise TrainerError(
+            f"could not load a tokenizer from '{model_path}': {_first_line(exc)}. {_path_hint(model_path)}"
+        ) from None
+    if tokenizer.pad_token is None:
+        # Padding is masked out of the loss, so any existing token will do.
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(
+    model_path: str, trust_remote_code: bool = False, attn_implementation: str | None = None
+) -> Any:
+    """A causal LM from a local directory or hub id, in float32 (mixed precision trains it).
+
+    :raises TrainerError: nothing loadable there.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    options: dict[str, Any] = {"trust_remote_code": trust_remote_code, "dtype": torch.float32}
+    if attn_implementation:
+        options["attn_implementation"] = attn_implementation
+    try:
+        return AutoModelForCausalLM.from_pretrained(model_path, **options)
+    except Exception as exc:
+        raise TrainerError(
+            f"could not load a causal LM from '{model_path}': {_first_line(exc)}. {_path_hint(model_path)}"
+        ) from None
+
+
+def apply_lora(model: Any, r: int, alpha: int, dropout: float, target_modules: list[str]) -> Any:
+    """Wrap ``model`` with LoRA adapters (peft); only the adapters train.
+
+    :raises TrainerError: peft is not installed.
+    """
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:
+        raise TrainerError(
+            "model.lora.enabled needs peft, which is not installed. Install it with: "
+            "pip install 'trainer-core[lora]'"
+        ) from None
+    targets: str | list[str] = "all-linear" if target_modules == ["all-linear"] else list(target_modules)
+    config = LoraConfig(
+        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM"
+    )
+    try:
+        return get_peft_model(model, config)
+    except ValueError as exc:
+        raise TrainerError(
+            f"model.lora.target_modules {target_modules!r}: {_first_line(exc)}. "
+            "Name modules the model has, or use ['all-linear']"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _path_hint(model_path: str) -> str:
+    if Path(model_path).exists():
+        return "Point --model at a Hugging Face model directory (config.json, weights, tokenizer files)"
+    return (
+        "No such local directory; as a hub id it needs the hub to be reachable. "
+        "Pass a local model directory with --model"
+    )

@@ -1,0 +1,221 @@
+"""Packing and the collators; packed and unpacked losses agree on a tiny Qwen3 the test builds."""
+
+from __future__ import annotations
+
+import json
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+import torch
+
+from trainer.data.chat_template import IGNORE_INDEX
+from trainer.data.collators import PackedCollator, PaddedCollator, build_collator
+from trainer.data.loading import load_raw_datasets
+from trainer.data.packing import example_lengths, pack_dataset, plan_packs
+from trainer.data.pipeline import prepare_dataset
+from trainer.profiles.chat import ChatProfile
+
+
+def tiny_tokenizer():
+    """A byte-level BPE over a few words, without a chat template (so ChatML is used)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    backend.train_from_iterator(
+        ["system", "user", "assistant", "Count to ten.", "one two three"] * 10, trainer
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>"
+    )
+
+
+def prepared(tmp_path: Path, count: int = 12, max_length: int = 64):
+    """``count`` examples of different lengths, tokenized from a file."""
+    words = "one two three four five six seven eight nine ten".split()
+    rows = [{"prompt": "Count to ten.", "response": " ".join(words[: 1 + i % 10])} for i in range(count)]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    train, _ = load_raw_datasets(str(path), cache_dir=str(tmp_path / "cache"))
+    tokenizer = tiny_tokenizer()
+    dataset, report = prepare_dataset(
+        train,
+        tokenizer=tokenizer,
+        profile=ChatProfile(),
+        system_prompt="",
+        stop_sequences=[],
+        max_length=max_length,
+    )
+    return dataset, report, tokenizer
+
+
+def test_plan_packs_fits_every_example_once():
+    lengths = [6, 4, 5, 5, 3, 7, 1, 9]
+    packs = plan_packs(lengths, 10)
+    assert sorted(i for pack in packs for i in pack) == list(range(len(lengths)))
+    assert all(sum(lengths[i] for i in pack) <= 10 for pack in packs)
+    assert len(packs) == 4  # 40 tokens in 4 x 10: nothing wasted
+    assert plan_packs(lengths, 10) == packs
+    with pytest.raises(ValueError, match="example 1 has 11 tokens, more than max_length=10"):
+        plan_packs([3, 11], 10)
+
+
+def test_packed_rows_hold_whole_examples_with_restarting_positions(tmp_path):
+    dataset, report, _ = prepared(tmp_path)
+    max_length = 64
+    packed = pack_dataset(dataset, max_length, report=report)
+    assert packed.column_names == ["input_ids", "labels", "position_ids"]
+    originals = sorted((tuple(e["input_ids"]), tuple(e["labels"])) for e in dataset)
+    found = []
+    for pack in packed:
+        assert len(pack["input_ids"]) == len(pack["labels"]) == len(pack["position_ids"]) <= max_length
+        starts = [i for i, position in enumerate(pack["position_ids"]) if position == 0] + [
+            len(pack["input_ids"])
+        ]
+        for start, end in pairwise(starts):
+            assert pack["position_ids"][start:end] == list(range(end - start))
+            found.append((tuple(pack["input_ids"][start:end]), tuple(pack["labels"][start:end])))
+    assert sorted(found) == originals
+    tokens = sum(example_lengths(dataset))
+    assert report.packed_sequences == len(packed) < len(dataset)
+    assert report.packing_efficiency == pytest.approx(tokens / (len(packed) * max_length))
+    assert f"packed into {len(packed)} sequences of up to 64 tokens" in report.format()
+
+
+def test_packing_a_file_backed_dataset_again_comes_from_the_cache(tmp_path, monkeypatch):
+    dataset, _, _ = prepared(tmp_path)
+    first = pack_dataset(dataset, 64)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("packed again instead of reading the cache")
+
+    monkeypatch.setattr("trainer.data.packing._assemble", must_not_run)
+    second = pack_dataset(dataset, 64)
+    assert second.cache_files == first.cache_files and second.cache_files
+    assert second.to_dict() == first.to_dict()
+
+
+def test_padded_collator_masks_padding():
+    batch = PaddedCollator(pad_token_id=0, pad_to_multiple_of=4)(
+        [{"input_ids": [5, 6, 7], "labels": [-100, 6, 7]}, {"input_ids": [8], "labels": [8]}]
+    )
+    assert batch["input_ids"].tolist() == [[5, 6, 7, 0], [8, 0, 0, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 0], [1, 0, 0, 0]]
+    assert batch["labels"].tolist() == [[-100, 6, 7, -100], [8, -100, -100, -100]]
+    assert batch["input_ids"].dtype == torch.long
+
+
+FEATURES = [
+    {"input_ids": [1, 2, 3, 4, 5], "labels": [1, 2, 3, 4, 5], "position_ids": [0, 1, 2, 0, 1]},
+    {"input_ids": [6, 7], "labels": [-100, 7]},  # a plain example: one sequence
+]
+
+
+def test_packed_collator_keeps_rows_and_pads_with_a_separate_sequence():
+    batch = PackedCollator(pad_token_id=9)(FEATURES)
+    assert batch["input_ids"].tolist() == [[1, 2, 3, 4, 5], [6, 7, 9, 9, 9]]
+    assert batch["position_ids"].tolist() == [[0, 1, 2, 0, 1], [0, 1, 0, 1, 2]]
+    # the first token of each example is never a target: the logit before it is another example's
+    assert batch["labels"].tolist() == [[-100, 2, 3, -100, 5], [-100, 7, -100, -100, -100]]
+    assert batch["cu_seq_lens_q"].tolist() == [0, 3, 5, 7, 10]  # 3 + 2, then 2 + 3 of padding
+    assert batch["max_length_q"] == 3 and batch["cu_seq_lens_k"] is batch["cu_seq_lens_q"]
+    assert batch["use_cache"] is False and "attention_mask" not in batch
+
+
+def test_packed_collator_flattened_has_no_padding():
+    batch = PackedCollator(pad_token_id=9, flatten=True)(FEATURES)
+    assert batch["input_ids"].tolist() == [[1, 2, 3, 4, 5, 6, 7]]
+    assert batch["position_ids"].tolist() == [[0, 1, 2, 0, 1, 0, 1]]
+    assert batch["labels"].tolist() == [[-100, 2, 3, -100, 5, -100, 7]]
+    assert batch["cu_seq_lens_q"].tolist() == [0, 3, 5, 7]
+
+
+def test_build_collator_picks_by_packing():
+    tokenizer = tiny_tokenizer()
+    packed = build_collator(tokenizer, packing=True)
+    assert isinstance(packed, PackedCollator) and not packed.flatten
+    assert packed.pad_token_id == tokenizer.pad_token_id
+    flash = build_collator(tokenizer, packing=True, attn_implementation="flash_attention_2")
+    assert isinstance(flash, PackedCollator) and flash.flatten
+    padded = build_collator(tokenizer, packing=False)
+    assert isinstance(padded, PaddedCollator) and padded.pad_token_id == tokenizer.pad_token_id
+    tokenizer.pad_token = None
+    assert build_collator(tokenizer).pad_token_id == tokenizer.eos_token_id
+
+
+def tiny_qwen3(vocab_size: int, attention: str):
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    torch.manual_seed(0)
+    config = Qwen3Config(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=128,
+        initializer_range=0.3,  # larger than the default, so attending across examples shows clearly
+        attn_implementation=attention,
+    )
+    return Qwen3ForCausalLM(config).eval()  # config.use_cache stays True, the transformers default
+
+
+def token_losses(model, batch) -> torch.Tensor:
+    """Per-token cross-entropy of predicting labels[t] from position t - 1 (0 where ignored)."""
+    with torch.no_grad():
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+    labels = batch["labels"][:, 1:]
+    losses = torch.nn.functional.cross_entropy(
+        logits[:, :-1].transpose(1, 2).double(), labels, ignore_index=IGNORE_INDEX, reduction="none"
+    )
+    return torch.nn.functional.pad(losses, (1, 0))
+
+
+@pytest.mark.parametrize("flatten", [False, True], ids=["rows", "flattened"])
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_per_example_loss_is_the_same_packed_and_unpacked(tmp_path, attention, flatten):
+    dataset, _, tokenizer = prepared(tmp_path)
+    packed = pack_dataset(dataset, 64)
+    model = tiny_qwen3(len(tokenizer), attention)
+    examples = list(dataset)
+
+    padded = build_collator(tokenizer, packing=False)(examples)
+    unpacked = token_losses(model, padded).sum(dim=1)  # one loss per example
+
+    packed_batch = PackedCollator(tokenizer.pad_token_id, flatten=flatten)(list(packed))
+    assert packed_batch["input_ids"].numel() < padded["input_ids"].numel()
+    losses = token_losses(model, packed_batch)
+    by_example = {}
+    for row, positions in enumerate(packed_batch["position_ids"].tolist()):
+        ids = packed_batch["input_ids"][row].tolist()
+        starts = [i for i, position in enumerate(positions) if position == 0] + [len(ids)]
+        for start, end in pairwise(starts):
+            by_example[tuple(ids[start:end])] = losses[row, start:end].sum()
+    for example, loss in zip(examples, unpacked, strict=True):
+        assert by_example[tuple(example["input_ids"])] == pytest.approx(loss.item(), rel=1e-5, abs=1e-6)
+
+    # The mean loss transformers computes (what Trainer optimises) agrees too.
+    with torch.no_grad():
+        packed_loss = model(**packed_batch).loss
+        padded_loss = model(**padded).loss
+    assert packed_loss.item() == pytest.approx(padded_loss.item(), rel=1e-5)
+
+    # Controls: the test can fail. With the model's default cache, or positions that do not restart,
+    # attention crosses examples and the losses change.
+    running = torch.arange(packed_batch["input_ids"].shape[1]).expand_as(packed_batch["input_ids"])
+    with torch.no_grad():
+        cached = model(**{**packed_batch, "use_cache": True}).loss
+        not_restarting = model(**{**packed_batch, "position_ids": running}).loss
+    assert abs(cached.item() - padded_loss.item()) > 1e-3
+    assert abs(not_restarting.item() - padded_loss.item()) > 1e-3
