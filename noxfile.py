@@ -30,7 +30,13 @@ def tests(session: nox.Session) -> None:
     session.install(TORCH)
     # hatchling: the tests pip-install fake plugin packages without build isolation.
     session.install("pytest", "hatchling")
-    session.install(*(f"./{package}" for package in PACKAGES))
+    # trainer-core with its LoRA extra, so the peft path is tested too.
+    session.install(
+        *(
+            f"./{package}[lora]" if package == "trainer-core" else f"./{package}"
+            for package in PACKAGES
+        )
+    )
     session.run(
         "pytest",
         "--import-mode=importlib",

@@ -119,7 +119,7 @@ class TrainerEngine:
             )
             tokenizer = load_demo_tokenizer()
         else:
-            model_path = _source(base_dir, model_path)
+            model_path = _model_source(base_dir, model_path)
             tokenizer = load_tokenizer(model_path, config.model.trust_remote_code)
         profile = get_profile(config.profile.name, config.profile.options)
         stops = effective_stop_sequences(profile, config.profile.stop_sequences)
@@ -298,6 +298,7 @@ def _build_trainer(
         disable_tqdm=True,
         remove_unused_columns=False,
         dataloader_num_workers=0,
+        dataloader_pin_memory=device != "cpu" and _cuda_available(),
     )
     return Trainer(
         model=model,
@@ -371,7 +372,9 @@ def _save_final_model(
         tokenizer.save_pretrained(str(staging))
         (staging / "trainer_run.json").write_text(json.dumps(run_info, indent=2, default=str) + "\n")
         last = [name for name in ("config.json", "adapter_config.json") if (staging / name).exists()]
+        mode = 0o666 & ~_umask()  # the staging directory is private; its files should not be
         for path in sorted(staging.iterdir(), key=lambda p: p.name in last):
+            path.chmod(mode)
             os.replace(path, output_dir / path.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -461,9 +464,34 @@ def _source(base_dir: Path, source: str) -> str:
     return str(resolved) if resolved.exists() or not _looks_like_hub_id(source) else source
 
 
+def _model_source(base_dir: Path, model_path: str) -> str:
+    """The model directory to load, or the hub id; a missing local path is an error."""
+    resolved = _resolve(base_dir, model_path)
+    if resolved.exists():
+        return str(resolved)
+    if _looks_like_hub_id(model_path):
+        return model_path
+    raise TrainerError(
+        f"model directory '{model_path}' not found. Pass an existing Hugging Face model directory "
+        "(or a hub id such as Qwen/Qwen3-0.6B) with --model"
+    )
+
+
 def _looks_like_hub_id(name: str) -> bool:
     parts = name.split("/")
     return len(parts) <= 2 and not name.startswith((".", "/", "~")) and Path(name).suffix == ""
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def _version(distribution: str) -> str | None:

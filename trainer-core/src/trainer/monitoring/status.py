@@ -76,6 +76,7 @@ class TrainingStatusWriter:
                 handle.write("\n")
                 handle.flush()
                 os.fsync(handle.fileno())
+            os.chmod(temporary, 0o644)  # mkstemp makes it private; a status file is for everyone to read
             os.replace(temporary, self.path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
