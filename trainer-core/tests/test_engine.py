@@ -278,3 +278,17 @@ def test_penalized_strings_become_bad_words():
         [tokenizer.convert_tokens_to_ids("</think>")],
     ]
     assert cut_at_stop("Step 1: x\nAnswer: 4\n\nmore", ["\n\n"]) == "Step 1: x\nAnswer: 4"
+
+
+def test_cli_bad_json_line_fails_the_run_with_one_error_line(run_trainer, tmp_path):
+    (tmp_path / "bad.jsonl").write_text('{"prompt": "a", "response": "b"}\n{bad\n')
+    result = run_trainer("run", "--dataset", "bad.jsonl", "--max-steps", "1", "--output-dir", "out")
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [
+        "Error: bad.jsonl line 2: invalid JSON (Expecting property name enclosed in double quotes). "
+        "Fix or remove the line"
+    ]
+    assert "Traceback" not in result.stderr
+    status = json.loads((tmp_path / "out" / "status.json").read_text())
+    assert status["status"] == "failed" and "line 2" in status["error"]

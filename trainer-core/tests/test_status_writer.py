@@ -85,3 +85,47 @@ def test_builtin_status_file_sink_is_registered_through_the_hook(tmp_path):
     run = RunContext(output_dir=tmp_path, status_file=tmp_path / "status.json")
     sinks = [factory(run) for factory in factories]
     assert any(isinstance(sink, TrainingStatusWriter) and sink.path == run.status_file for sink in sinks)
+
+
+def test_console_progress_line():
+    import io
+
+    from trainer.default_plugins.console import ConsoleProgress
+
+    stream = io.StringIO()
+    sink = ConsoleProgress(stream)
+    state = {
+        "step": 30,
+        "total_steps": 300,
+        "loss": 1.23456,
+        "learning_rate": 1e-3,
+        "tokens_per_second": 5900.4,
+        "elapsed_seconds": 15.0,
+    }
+    sink.emit("log", state)
+    sink.emit("checkpoint", state)
+    sink.emit("evaluate", {**state, "eval_loss": 1.5})
+    assert stream.getvalue().splitlines() == [
+        "step 30/300 (10%)  loss 1.2346  lr 1.0e-03  5,900 tok/s  eta 2m15s",
+        "step 30: eval loss 1.5000",
+    ]
+
+
+def test_a_raising_sink_is_disabled_and_recorded(tmp_path):
+    from trainer.monitoring.hub import StatusHub
+
+    class Broken:
+        def emit(self, event, state):
+            raise RuntimeError("boom")
+
+        def close(self):
+            pass
+
+    writer = TrainingStatusWriter(tmp_path / "status.json")
+    hub = StatusHub([("broken", Broken()), ("status_file", writer)])
+    hub.emit("start", status="starting")
+    hub.emit("log", status="training", step=1)
+    assert [name for name, _ in hub.sinks] == ["status_file"]
+    recorded = writer.read()
+    assert recorded["step"] == 1
+    assert recorded["sink_errors"] == [{"sink": "broken", "error": "RuntimeError: boom"}]

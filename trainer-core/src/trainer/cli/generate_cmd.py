@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+from trainer.cli.options import quiet_libraries
+
 
 @click.command()
 @click.argument("prompt")
@@ -44,6 +46,7 @@ def generate(
     from trainer.generation import SavedRun, generate, load_model_for_generation
     from trainer.profiles import get_profile
 
+    quiet_libraries()
     saved = SavedRun.read(model_dir)
     defaults = TrainerConfig()
     name = profile or saved.setting("profile", "name", defaults.profile.name)

@@ -65,3 +65,15 @@ def load_config(options: dict[str, Any]) -> Any:
     loader.load()
     config = loader.merge_with_cli_args(overrides)
     return config, loader
+
+
+def quiet_libraries() -> None:
+    """Silence the progress bars of datasets and transformers; ours are enough."""
+    import datasets
+    from transformers.utils import logging as transformers_logging
+
+    datasets.disable_progress_bars()
+    # datasets logs a parse error before raising it; our own message says it better, once.
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()

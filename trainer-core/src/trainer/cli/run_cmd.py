@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from trainer.cli.options import config_options, load_config
+from trainer.cli.options import config_options, load_config, quiet_libraries
 
 
 @click.command()
@@ -25,6 +25,8 @@ def run(dry_run: bool, overwrite: bool, **options: Any) -> None:
     from trainer.core import TrainerEngine
 
     config, _ = load_config(options)
+    if not config.debug.verbose:
+        quiet_libraries()
     if dry_run:
         config.debug.dry_run = True
     started = time.perf_counter()

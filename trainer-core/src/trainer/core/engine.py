@@ -267,7 +267,7 @@ def _build_trainer(
     save_total_limit: int | None,
     callbacks: list[Any],
 ) -> Any:
-    from transformers import Trainer, TrainingArguments
+    from transformers import PrinterCallback, ProgressCallback, Trainer, TrainingArguments
 
     args = TrainingArguments(
         output_dir=str(checkpoints_dir),
@@ -300,7 +300,7 @@ def _build_trainer(
         dataloader_num_workers=0,
         dataloader_pin_memory=device != "cpu" and _cuda_available(),
     )
-    return Trainer(
+    trainer = Trainer(
         model=model,
         args=args,
         train_dataset=train_set,
@@ -309,6 +309,10 @@ def _build_trainer(
         processing_class=tokenizer,
         callbacks=callbacks,
     )
+    # Progress goes to the status sinks (the console one among them), not transformers' printer.
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer
 
 
 def _status_callback(hub: StatusHub) -> Any:

@@ -93,7 +93,7 @@ def apply_lora(model: Any, r: int, alpha: int, dropout: float, target_modules: l
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return text[0].rstrip(".") if text else type(exc).__name__
 
 
 def _path_hint(model_path: str) -> str:

@@ -47,8 +47,10 @@ class StatusCallback(TrainerCallback):
         if "eval_loss" in logs:
             fields["eval_loss"] = logs["eval_loss"]
             self.hub.emit("evaluate", status="training", **fields)
-        else:
+        elif "loss" in logs:
             self.hub.emit("log", status="training", **fields)
+        else:  # the end-of-training summary: keep its numbers, the "end" event reports them
+            self.hub.state.update(fields)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.is_world_process_zero:
