@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from trainer.profiles.base import DataProfile, Message, check_stop_sequences
-from trainer.profiles.fields import collapse_blank_lines, read_example
+from trainer.profiles.fields import collapse_assistant_blank_lines, read_example, single_line
 
 THINKING_MARKER = "🤔🤔🤔🤔"
 """Opens every assistant answer, on a line of its own."""
@@ -60,9 +60,9 @@ class EmojiThinkProfile(DataProfile):
         """
         parsed = read_example(example)
         if parsed.messages is not None:
-            messages = [_collapse_assistant(message) for message in parsed.messages]
+            messages = collapse_assistant_blank_lines(parsed.messages)
         else:
-            answer = _one_line(parsed.answer)
+            answer = single_line(parsed.answer)
             lines = [THINKING_MARKER, *parsed.reasoning, f"{ANSWER_PREFIX}{answer}"]
             messages = [
                 {"role": "user", "content": parsed.prompt},
@@ -95,14 +95,3 @@ class EmojiThinkProfile(DataProfile):
                 answer = found.group(1).strip().removesuffix(".").strip()
                 return answer or None
         return None
-
-
-def _one_line(answer: str) -> str:
-    # The answer line is read back as one line, so line breaks inside it become spaces.
-    return " ".join(line.strip() for line in answer.splitlines() if line.strip())
-
-
-def _collapse_assistant(message: Message) -> Message:
-    if message["role"] != "assistant":
-        return dict(message)
-    return {"role": "assistant", "content": collapse_blank_lines(message["content"])}

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from trainer.profiles.base import DataProfile, Message, check_stop_sequences
-from trainer.profiles.fields import collapse_blank_lines, read_example
+from trainer.profiles.fields import collapse_assistant_blank_lines, read_example, single_line
 
 ANSWER_PREFIX = "Answer: "
 """Starts the last line of every assistant answer."""
@@ -56,11 +56,11 @@ class Regime3Profile(DataProfile):
         """
         parsed = read_example(example)
         if parsed.messages is not None:
-            messages = [_collapse_assistant(message) for message in parsed.messages]
+            messages = collapse_assistant_blank_lines(parsed.messages)
         else:
             steps = [step for step in map(_without_step_label, parsed.reasoning) if step]
             lines = [f"Step {number}: {step}" for number, step in enumerate(steps, start=1)]
-            lines.append(f"{ANSWER_PREFIX}{_one_line(parsed.answer)}")
+            lines.append(f"{ANSWER_PREFIX}{single_line(parsed.answer)}")
             messages = [
                 {"role": "user", "content": parsed.prompt},
                 {"role": "assistant", "content": "\n".join(lines)},
@@ -99,14 +99,3 @@ class Regime3Profile(DataProfile):
 def _without_step_label(line: str) -> str:
     step = _STEP_LINE.match(line)
     return step.group(2).strip() if step else line
-
-
-def _one_line(answer: str) -> str:
-    # The answer line is read back as one line, so line breaks inside it become spaces.
-    return " ".join(line.strip() for line in answer.splitlines() if line.strip())
-
-
-def _collapse_assistant(message: Message) -> Message:
-    if message["role"] != "assistant":
-        return dict(message)
-    return {"role": "assistant", "content": collapse_blank_lines(message["content"])}

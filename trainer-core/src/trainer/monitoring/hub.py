@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from trainer.monitoring.sinks import StatusSink
+from trainer.monitoring.status import initial_state
 
 log = logging.getLogger(__name__)
 
@@ -20,17 +21,7 @@ class StatusHub:
 
     def __init__(self, sinks: list[tuple[str, StatusSink]]) -> None:
         self.sinks = list(sinks)
-        self.state: dict[str, Any] = {
-            "status": "starting",
-            "step": 0,
-            "total_steps": None,
-            "epoch": 0.0,
-            "loss": None,
-            "learning_rate": None,
-            "tokens_per_second": None,
-            "error": None,
-            "sink_errors": [],
-        }
+        self.state: dict[str, Any] = {**initial_state(), "sink_errors": []}
 
     def emit(self, event: str, **fields: Any) -> None:
         """Merge ``fields`` into the state and send ``event`` to every live sink."""

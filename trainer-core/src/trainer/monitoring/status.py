@@ -14,6 +14,21 @@ STATUSES = ("starting", "training", "completed", "failed", "interrupted")
 _EVENT_STATUS = {"start": "starting", "end": "completed", "failure": "failed"}
 
 
+def initial_state() -> dict[str, Any]:
+    """The status of a run that has not started yet: every required key, nothing measured."""
+    return {
+        "status": "starting",
+        "step": 0,
+        "total_steps": None,
+        "epoch": 0.0,
+        "loss": None,
+        "learning_rate": None,
+        "tokens_per_second": None,
+        "updated_at": None,
+        "error": None,
+    }
+
+
 class TrainingStatusWriter:
     """Writes a run's state to a JSON file, atomically.
 
@@ -27,17 +42,7 @@ class TrainingStatusWriter:
 
     def __init__(self, status_file: str | os.PathLike[str]) -> None:
         self.path = Path(status_file)
-        self.state: dict[str, Any] = {
-            "status": "starting",
-            "step": 0,
-            "total_steps": None,
-            "epoch": 0.0,
-            "loss": None,
-            "learning_rate": None,
-            "tokens_per_second": None,
-            "updated_at": None,
-            "error": None,
-        }
+        self.state: dict[str, Any] = initial_state()
 
     def update(self, **fields: Any) -> dict[str, Any]:
         """Merge ``fields`` into the state and write it; return the new state."""

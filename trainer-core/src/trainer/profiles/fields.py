@@ -103,6 +103,24 @@ def collapse_blank_lines(text: str) -> str:
     return _BLANK_LINES.sub("\n", text).strip()
 
 
+def single_line(text: str) -> str:
+    """Join the lines of ``text`` with spaces, for answers read back line by line."""
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def collapse_assistant_blank_lines(messages: list[Message]) -> list[Message]:
+    """Copies of ``messages`` whose assistant turns have no blank lines.
+
+    For profiles that stop generation at ``"\\n\\n"`` and take ``messages`` rows as given.
+    """
+    return [
+        {**message, "content": collapse_blank_lines(message["content"])}
+        if message["role"] == "assistant"
+        else dict(message)
+        for message in messages
+    ]
+
+
 def strip_calculator_notes(text: str) -> str:
     """Remove GSM8K's ``<<48/2=24>>`` calculator notes."""
     return _CALCULATOR_NOTE.sub("", text)
