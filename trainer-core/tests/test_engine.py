@@ -129,11 +129,18 @@ def test_run_job_trains_saves_and_reloads(tmp_path, model_dir):
 
 
 def test_generation_config_carries_the_profile_stops(tmp_path, model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     config = small_config(tmp_path, model_dir, **{"profile.stop_sequences": ["###"]})
     TrainerEngine().run_job(config)
-    generation = json.loads((tmp_path / "out" / "generation_config.json").read_text())
-    assert generation["stop_strings"] == ["###"]
+    out = tmp_path / "out"
+    generation = json.loads((out / "generation_config.json").read_text())
+    assert generation["trainer_stop_strings"] == ["###"]
     assert generation["eos_token_id"] == [2]  # <|im_end|>, the end-of-turn token
+    # A plain generate() call, without a tokenizer argument, still works.
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(out), AutoTokenizer.from_pretrained(out)
+    inputs = tokenizer("What is 2 plus 2?", return_tensors="pt")
+    assert model.generate(**inputs, max_new_tokens=3).shape[1] > inputs["input_ids"].shape[1]
 
 
 def test_given_status_writer_is_used(tmp_path, model_dir):

@@ -359,13 +359,15 @@ def _save_final_model(
     eos_ids = sorted(
         {*end_of_turn, *([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])}
     )
+    # transformers' own stop_strings field would make every plain model.generate() call demand a
+    # tokenizer argument, so the profile's stop strings go under a key of ours.
     generation = GenerationConfig(
         eos_token_id=eos_ids or None,
         pad_token_id=tokenizer.pad_token_id,
         max_new_tokens=max_new_tokens,
         do_sample=temperature > 0,
         temperature=temperature if temperature > 0 else None,
-        stop_strings=list(stop_sequences) or None,
+        trainer_stop_strings=list(stop_sequences),
     )
     staging = Path(tempfile.mkdtemp(prefix=".final-", dir=output_dir))
     try:
