@@ -29,7 +29,8 @@ def tests(session: nox.Session) -> None:
     """Install trainer-core and every profile package, then run all their tests."""
     session.install(TORCH)
     # hatchling: the tests pip-install fake plugin packages without build isolation.
-    session.install("pytest", "hatchling")
+    # tensorboard: the --report-to tensorboard test writes real event files.
+    session.install("pytest", "hatchling", "tensorboard")
     # trainer-core with its LoRA extra, so the peft path is tested too.
     session.install(
         *(

@@ -71,7 +71,7 @@ EXPECTED_DEFAULTS = {
         "options": {},
     },
     "inference": {"eval_steps": 50, "num_samples": 4, "max_new_tokens": 128, "temperature": 0.0},
-    "output": {"output_dir": "outputs/run", "save_steps": 500, "save_total_limit": 2},
+    "output": {"output_dir": "outputs/run", "save_steps": 500, "save_total_limit": 2, "report_to": []},
     "system": {"base_dir": ".", "status_file": "status.json", "device": "auto"},
     "debug": {"verbose": False, "dry_run": False, "example_limit": None},
 }
@@ -139,7 +139,7 @@ def test_iter_values_walks_every_field_in_order():
     assert paths[0] == "hyperparams.batch_size"
     assert "model.lora.target_modules" in paths
     assert "profile.options" in paths
-    assert len(paths) == len(set(paths)) == 11 + 14 + 8 + 4 + 4 + 3 + 3 + 3
+    assert len(paths) == len(set(paths)) == 11 + 14 + 8 + 4 + 4 + 4 + 3 + 3
 
 
 # create_default_config

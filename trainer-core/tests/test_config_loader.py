@@ -201,10 +201,16 @@ def test_every_shortcut_flag_sets_its_field(flag):
         "max_steps": 9,
         "max_length": 64,
         "output_dir": "out",
+        "report_to": ["tensorboard"],
     }
     config = ConfigLoader().merge_with_cli_args({flag: values[flag]})
     section, name = CLI_FLAGS[flag].split(".")
     assert getattr(getattr(config, section), name) == values[flag]
+
+
+def test_report_to_from_the_command_line_is_comma_separated():
+    config = ConfigLoader().merge_with_cli_args({"report_to": "tensorboard,wandb"})
+    assert config.output.report_to == ["tensorboard", "wandb"]
 
 
 def test_argparse_namespace(tmp_path):

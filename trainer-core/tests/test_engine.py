@@ -115,7 +115,7 @@ def test_run_job_trains_saves_and_reloads(tmp_path, model_dir):
     assert run_info["config"]["profile"]["name"] == "chat"
     assert run_info["versions"]["trainer-core"]
     assert run_info["versions"]["plugins"]["trainer-core"]
-    assert run_info["data"]["examples"] == len(ROWS)
+    assert run_info["data"]["examples"] == len(ROWS) - 4  # 4 held back for previews
 
     model = AutoModelForCausalLM.from_pretrained(out)
     tokenizer = AutoTokenizer.from_pretrained(out)
@@ -174,7 +174,10 @@ def test_dry_run_reports_and_writes_nothing(tmp_path, model_dir):
     config = small_config(tmp_path, model_dir, **{"debug.dry_run": True})
     result = TrainerEngine().run_job(config)
     assert result.status == "dry_run"
-    assert result.data_report.to_dict()["examples"] == len(ROWS)
+    report = result.data_report.to_dict()
+    assert report["rows_read"] == len(ROWS)
+    assert report["held_back"] == 4  # inference.num_samples rows, never trained on
+    assert report["examples"] == len(ROWS) - 4
     assert not (tmp_path / "out").exists()
 
 

@@ -92,20 +92,51 @@ def generate(
     temperature: float = 0.0,
 ) -> str:
     """Generate the assistant's reply to ``messages``; the text stops before any stop sequence."""
+    return generate_batch(
+        model,
+        tokenizer,
+        [messages],
+        stop_sequences=stop_sequences,
+        penalized_strings=penalized_strings,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+    )[0]
+
+
+def generate_batch(
+    model: Any,
+    tokenizer: Any,
+    conversations: list[list[dict[str, str]]],
+    *,
+    stop_sequences: list[str],
+    penalized_strings: list[str] | tuple[str, ...] = (),
+    max_new_tokens: int = 128,
+    temperature: float = 0.0,
+) -> list[str]:
+    """Replies to several conversations in one batch (left-padded), each cut at its first stop sequence."""
     import torch
 
     from trainer.data.chatml import render_chatml
 
-    if tokenizer.chat_template:
-        prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    else:
-        prompt = render_chatml(messages, add_generation_prompt=True)
-    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+    prompts = [
+        tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if tokenizer.chat_template
+        else render_chatml(messages, add_generation_prompt=True)
+        for messages in conversations
+    ]
+    padding_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # generation continues from the right end of every row
+    try:
+        inputs = tokenizer(prompts, return_tensors="pt", add_special_tokens=False, padding=True)
+    finally:
+        tokenizer.padding_side = padding_side
+    inputs = inputs.to(model.device)
     options: dict[str, Any] = {
         "max_new_tokens": max_new_tokens,
         "do_sample": temperature > 0,
         "pad_token_id": tokenizer.pad_token_id,
         "tokenizer": tokenizer,
+        "use_cache": True,
     }
     if temperature > 0:
         options["temperature"] = temperature
@@ -116,8 +147,10 @@ def generate(
         options["bad_words_ids"] = bad_words
     with torch.no_grad():
         output = model.generate(**inputs, **options)
-    text = tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-    return cut_at_stop(text, stop_sequences)
+    start = inputs["input_ids"].shape[1]
+    return [
+        cut_at_stop(tokenizer.decode(row[start:], skip_special_tokens=True), stop_sequences) for row in output
+    ]
 
 
 def cut_at_stop(text: str, stop_sequences: list[str]) -> str:

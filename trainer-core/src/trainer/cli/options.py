@@ -20,6 +20,7 @@ OVERRIDE_FLAGS: dict[str, tuple[Any, str]] = {
     "max_steps": (int, "Stop after this many optimiser steps."),
     "max_length": (int, "Maximum tokens per example."),
     "output_dir": (str, "Where the run writes its files."),
+    "report_to": (str, "Metric loggers, comma-separated: tensorboard, wandb, mlflow, ..."),
 }
 
 

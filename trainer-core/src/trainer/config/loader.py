@@ -47,6 +47,7 @@ CLI_FLAGS = {
     "max_steps": "hyperparams.max_steps",
     "max_length": "data.max_length",
     "output_dir": "output.output_dir",
+    "report_to": "output.report_to",
 }
 """The command line's shortcut flags (argparse destinations) and the fields they set."""
 

@@ -49,6 +49,18 @@ PRECISIONS = ("auto", "bfloat16", "float16", "float32")
 PRECISION_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flex_attention")
 OVERLENGTH_POLICIES = ("drop", "truncate", "error")
+REPORT_TO = (
+    "tensorboard",
+    "wandb",
+    "mlflow",
+    "comet_ml",
+    "clearml",
+    "dvclive",
+    "neptune",
+    "trackio",
+    "swanlab",
+)
+"""Metric loggers of transformers that ``output.report_to`` may name."""
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 
 _DEVICE = re.compile(r"auto|cpu|cuda|cuda:\d+|mps")
@@ -257,12 +269,15 @@ class OutputConfig:
     """Save a checkpoint every this many optimiser steps."""
     save_total_limit: int | None = 2
     """Keep at most this many checkpoints, deleting the oldest; None keeps all."""
+    report_to: list[str] = field(default_factory=list)
+    """Metric loggers to send metrics and previews to (transformers' integrations), e.g. [tensorboard]."""
 
     def _problems(self) -> list[str]:
         return _found(
             _not_blank("output_dir", self.output_dir, "e.g. outputs/run"),
             _at_least("save_steps", self.save_steps, 1),
             _at_least("save_total_limit", self.save_total_limit, 1, none="null to keep all"),
+            *(_one_of("report_to", name, REPORT_TO) for name in self.report_to),
         )
 
 

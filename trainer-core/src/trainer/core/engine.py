@@ -136,6 +136,14 @@ class TrainerEngine:
             seed=hyper.seed,
             example_limit=config.debug.example_limit,
         )
+        inference = config.inference
+        preview_rows, train_rows = _preview_rows(
+            train_rows, eval_rows, inference.eval_steps, inference.num_samples
+        )
+        if preview_rows is None and inference.eval_steps > 0:
+            self.on_message("Too few rows to hold some back for previews: previews are off for this run")
+        elif preview_rows is not None and eval_rows is None:
+            self.on_message(f"Holding back the last {len(preview_rows)} rows for previews (never trained on)")
         max_length = min(data.max_length, config.model.max_context_length)
         prepare = dict(
             tokenizer=tokenizer,
@@ -148,6 +156,9 @@ class TrainerEngine:
             num_proc=data.num_proc,
         )
         train_set, report = prepare_dataset(train_rows, **prepare)
+        if preview_rows is not None and eval_rows is None:
+            report.held_back = len(preview_rows)
+            report.rows_read += len(preview_rows)
         eval_set = None
         if eval_rows is not None:
             eval_set, report.validation = prepare_dataset(eval_rows, **prepare)
@@ -190,8 +201,25 @@ class TrainerEngine:
             device=device,
             save_steps=config.output.save_steps,
             save_total_limit=config.output.save_total_limit,
-            callbacks=[_status_callback(hub), *_plugin_callbacks()],
+            report_to=config.output.report_to,
+            callbacks=[_status_callback(hub), *_plugin_callbacks(hub)],
         )
+        previews = None
+        if preview_rows is not None:
+            from trainer.monitoring.callback import PreviewCallback
+            from trainer.monitoring.previews import PreviewRunner, preview_prompts
+
+            prompts = preview_prompts(
+                preview_rows, profile, config.profile.system_prompt, stops, inference.num_samples
+            )
+            runner = PreviewRunner(
+                prompts, profile, tokenizer, stops, inference.max_new_tokens, inference.temperature
+            )
+            previews = PreviewCallback(runner, hub, inference.eval_steps) if prompts else None
+        if previews is not None:
+            previews.trainer = trainer
+            trainer.add_callback(previews)
+        _send_tensorboard_to(trainer, output_dir / "tensorboard")
 
         # 4. Train.
         output = trainer.train()
@@ -203,6 +231,10 @@ class TrainerEngine:
             "final_loss": final_loss,
             "precision": precision,
             "device": str(trainer.args.device),
+            "preview_seconds": round(previews.seconds, 2) if previews else 0.0,
+            "preview_share": round(previews.seconds / output.metrics["train_runtime"], 4)
+            if previews and output.metrics.get("train_runtime")
+            else None,
         }
 
         # 5. Save: model, tokenizer, generation settings and the resolved config.
@@ -224,6 +256,8 @@ class TrainerEngine:
             loss=final_loss,
             train_loss=output.metrics.get("train_loss"),
         )
+        if trainer.is_world_process_zero():
+            _write_report(output_dir, self.on_message)
         return RunResult(
             status="completed",
             output_dir=output_dir,
@@ -265,6 +299,7 @@ def _build_trainer(
     device: str,
     save_steps: int,
     save_total_limit: int | None,
+    report_to: list[str],
     callbacks: list[Any],
 ) -> Any:
     from transformers import PrinterCallback, ProgressCallback, Trainer, TrainingArguments
@@ -294,7 +329,7 @@ def _build_trainer(
         logging_steps=_logging_steps(hyper.max_steps),
         logging_first_step=True,
         include_num_input_tokens_seen="non_padding",
-        report_to="none",
+        report_to=list(report_to) or "none",
         disable_tqdm=True,
         remove_unused_columns=False,
         dataloader_num_workers=0,
@@ -321,18 +356,55 @@ def _status_callback(hub: StatusHub) -> Any:
     return StatusCallback(hub)
 
 
-def _plugin_callbacks() -> list[Any]:
+def _plugin_callbacks(hub: StatusHub) -> list[Any]:
+    from trainer.monitoring.callback import guarded
     from trainer.plugins import get_plugins
 
     callbacks = []
     for registration in get_plugins().collect("register_callbacks"):
         factory = registration.obj
         try:
-            callbacks.append(factory())
+            callback = factory()
         except Exception as exc:  # a plugin's bug: leave its callback out, say so
             get_plugins().reject(registration, f"callback factory {factory!r} raised {exc!r}")
             log.warning("callback from plugin %s left out: %s", registration.plugin.label, exc)
+            continue
+        callbacks.append(guarded(callback, registration.plugin.name, hub))
     return callbacks
+
+
+def _preview_rows(train_rows: Any, eval_rows: Any, eval_steps: int, count: int) -> tuple[Any, Any]:
+    """Rows for previews (never trained on) and the training rows left.
+
+    Validation rows when there are some; otherwise the last ``count`` training
+    rows are held back, if that leaves at least as many to train on.
+    """
+    if eval_steps <= 0:
+        return None, train_rows
+    if eval_rows is not None and len(eval_rows):
+        return eval_rows, train_rows
+    total = len(train_rows)
+    if total < 2 * count:
+        return None, train_rows
+    return train_rows.select(range(total - count, total)), train_rows.select(range(total - count))
+
+
+def _send_tensorboard_to(trainer: Any, directory: Path) -> None:
+    """TensorBoard event files go to OUTPUT/tensorboard, not inside the checkpoints directory."""
+    for callback in trainer.callback_handler.callbacks:
+        if type(callback).__name__ == "TensorBoardCallback" and hasattr(callback, "logging_dir"):
+            callback.logging_dir = str(directory)
+
+
+def _write_report(output_dir: Path, on_message: Callable[[str], None]) -> None:
+    try:
+        from trainer.reporting import write_report
+
+        png, html = write_report(output_dir)
+    except Exception as exc:  # the model is saved; a report problem must not fail the run
+        on_message(f"warning: the run report was not written: {exc}")
+        return
+    on_message(f"Report: {html} (plot: {png})")
 
 
 def _save_final_model(

@@ -19,6 +19,8 @@ class DataReport:
     """The token limit examples were held to."""
     rows_read: int = 0
     """Rows in the source (after ``example_limit`` and the validation split)."""
+    held_back: int = 0
+    """Rows read but kept out of training for previews (counted in ``rows_read``)."""
     invalid_skipped: int = 0
     """Rows the profile could not read, skipped because ``skip_invalid`` is on."""
     dropped: dict[str, int] = field(default_factory=dict)
@@ -54,7 +56,8 @@ class DataReport:
         reasons = ", ".join(f"{reason}: {count:,}" for reason, count in self.dropped.items())
         lines = [
             f"data: {self.source}",
-            f"  rows read {self.rows_read:,}; invalid skipped {self.invalid_skipped:,}; "
+            f"  rows read {self.rows_read:,}"
+            f"{f' ({self.held_back:,} held back for previews)' if self.held_back else ''}; invalid skipped {self.invalid_skipped:,}; "
             f"dropped {self.rows_dropped:,}{f' ({reasons})' if reasons else ''}; "
             f"truncated {self.truncated:,}",
             f"  examples {self.examples:,}: {self.tokens:,} tokens, {self.trainable_tokens:,} trainable "

@@ -10,6 +10,19 @@ from transformers import TrainerCallback
 from trainer.monitoring.hub import StatusHub
 
 
+def peak_memory_mb() -> float:
+    """Peak GPU memory allocated, or peak resident memory of this process on CPU, in MiB."""
+    import torch
+
+    if torch.cuda.is_available():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
 class StatusCallback(TrainerCallback):
     """Reports training progress to a :class:`StatusHub` (main process only)."""
 
@@ -30,12 +43,15 @@ class StatusCallback(TrainerCallback):
             return
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         tokens = getattr(state, "num_input_tokens_seen", 0) or 0
+        step, total = state.global_step, state.max_steps
         fields: dict[str, Any] = {
-            "step": state.global_step,
+            "step": step,
             "epoch": round(state.epoch or 0.0, 4),
             "tokens_seen": tokens,
             "tokens_per_second": round(tokens / elapsed, 1) if tokens else None,
             "elapsed_seconds": round(elapsed, 1),
+            "eta_seconds": round(elapsed / step * (total - step), 1) if step and total else None,
+            "peak_memory_mb": peak_memory_mb(),
         }
         if "loss" in logs:
             fields["loss"] = logs["loss"]
@@ -56,3 +72,100 @@ class StatusCallback(TrainerCallback):
         if state.is_world_process_zero:
             checkpoint = f"{args.output_dir}/checkpoint-{state.global_step}"
             self.hub.emit("checkpoint", last_checkpoint=checkpoint, step=state.global_step)
+
+
+class PreviewCallback(TrainerCallback):
+    """Runs a preview round before training, every ``every`` steps, and after the last step."""
+
+    def __init__(self, runner: Any, hub: StatusHub, every: int) -> None:
+        self.runner = runner
+        self.hub = hub
+        self.every = every
+        self.history: list[dict[str, Any]] = []
+        self.seconds = 0.0
+        self.last_step: int | None = None
+        self.trainer: Any = None
+        """Set once the ``Trainer`` exists, so rounds reach its metric loggers too."""
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._round(state, kwargs.get("model"))
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step % self.every == 0:
+            self._round(state, kwargs.get("model"))
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step != self.last_step:
+            self._round(state, kwargs.get("model"))
+
+    def _round(self, state: Any, model: Any) -> None:
+        if not state.is_world_process_zero or model is None:
+            return
+        result = self.runner.run(model, state.global_step)
+        self.last_step = state.global_step
+        self.seconds += result["seconds"]
+        summary = {key: result[key] for key in ("step", "format_rate", "accuracy")}
+        self.history.append(summary)
+        self.hub.emit(
+            "preview",
+            previews=result,
+            preview_history=list(self.history),
+            preview_seconds=round(self.seconds, 2),
+        )
+        self._to_metric_loggers(result)
+
+    def _to_metric_loggers(self, result: dict[str, Any]) -> None:
+        if self.trainer is None or not self.trainer.args.report_to:
+            return
+        metrics = {"preview/format_rate": result["format_rate"]}
+        if result["accuracy"] is not None:
+            metrics["preview/accuracy"] = result["accuracy"]
+        self.trainer.log(metrics)
+        text = "\n\n".join(
+            f"**prompt:** {s['prompt']}\n\n**expected:** {s['expected']}\n\n"
+            f"**generated:** {s['generated']}\n\nformat_ok={s['format_ok']} correct={s['correct']}"
+            for s in result["samples"]
+        )
+        for callback in self.trainer.callback_handler.callbacks:
+            writer = getattr(callback, "tb_writer", None)
+            if writer is not None:
+                writer.add_text("previews", text, result["step"])
+
+
+def guarded(callback: Any, name: str, hub: StatusHub) -> TrainerCallback:
+    """``callback`` wrapped so that an exception in any of its events disables it.
+
+    The error is recorded under ``sink_errors`` in the status, with one warning;
+    training goes on. A monitoring bug must never cost a training run.
+    """
+    return _Guarded(callback, name, hub)
+
+
+class _Guarded(TrainerCallback):
+    def __init__(self, inner: Any, name: str, hub: StatusHub) -> None:
+        self.inner = inner
+        self.name = name
+        self.hub = hub
+        self.disabled = False
+
+    def _call(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if self.disabled:
+            return None
+        try:
+            return getattr(self.inner, event)(*args, **kwargs)
+        except Exception as exc:  # the plugin's bug, not the run's
+            self.disabled = True
+            self.hub.record_error(f"callback {self.name}", f"{type(exc).__name__} in {event}: {exc}")
+            return None
+
+
+def _forward(event: str) -> Any:
+    def method(self: _Guarded, *args: Any, **kwargs: Any) -> Any:
+        return self._call(event, *args, **kwargs)
+
+    method.__name__ = event
+    return method
+
+
+for _event in [name for name in vars(TrainerCallback) if name.startswith("on_")]:
+    setattr(_Guarded, _event, _forward(_event))

@@ -40,13 +40,16 @@ class StatusHub:
             except Exception as exc:
                 self._disable(name, sink, f"{type(exc).__name__} on close: {exc}")
 
-    def _disable(self, name: str, sink: StatusSink, error: str) -> None:
-        self.sinks.remove((name, sink))
+    def record_error(self, name: str, error: str) -> None:
+        """Record that ``name`` (a sink or a plugin callback) failed and is disabled; warn once."""
         self.state["sink_errors"].append({"sink": name, "error": error})
-        log.warning("status sink %s disabled for the rest of the run: %s", name, error)
-        # Tell the remaining sinks (the status file among them) about the failure.
+        log.warning("%s disabled for the rest of the run: %s", name, error)
         for other_name, other in list(self.sinks):
             try:
                 other.emit("sink_error", dict(self.state))
             except Exception as exc:
                 self._disable(other_name, other, f"{type(exc).__name__}: {exc}")
+
+    def _disable(self, name: str, sink: StatusSink, error: str) -> None:
+        self.sinks.remove((name, sink))
+        self.record_error(name, error)

@@ -1,0 +1,276 @@
+"""``report.png`` and ``report.html``: a run's curves, previews and settings, from its output files.
+
+The engine writes a report at the end of every run, so nothing here may fail for
+want of optional data: a run without previews, evaluation or a
+``trainer_run.json`` (a failed one) gets a report of what it has. matplotlib is
+imported only when a figure is drawn.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trainer.reporting.run_files import METRICS_FILE, RUN_INFO_FILE, RunFiles, number, read_run_files, series
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+REPORT_PNG = "report.png"
+REPORT_HTML = "report.html"
+
+TRAINING_LOSS = "training loss"
+EVALUATION_LOSS = "evaluation loss"
+FORMAT_RATE = "format rate"
+ACCURACY = "accuracy"
+
+
+def write_report(output_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``report.png`` and ``report.html`` into a run's output directory.
+
+    :returns: the paths of the PNG and the HTML page (which embeds the PNG).
+    :raises TrainerError: the directory does not exist or holds none of a run's files.
+    """
+    run = read_run_files(output_dir)
+    buffer = io.BytesIO()
+    plot_run(run).savefig(buffer, format="png")
+    png = buffer.getvalue()
+    png_path = _replace_file(run.directory / REPORT_PNG, png)
+    html_path = _replace_file(run.directory / REPORT_HTML, render_html(run, png).encode("utf-8"))
+    return png_path, html_path
+
+
+def plot_run(run: RunFiles) -> Figure:
+    """Two panels against the step: losses on the left, preview rates (0-1) on the right.
+
+    Lines are labelled :data:`TRAINING_LOSS`, :data:`EVALUATION_LOSS`,
+    :data:`FORMAT_RATE` and :data:`ACCURACY`; a series with no points is left out.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(11, 4.2), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)  # Agg, whatever backend pyplot would pick
+    loss_axes, rate_axes = figure.subplots(1, 2, sharex=True)
+    status = (run.status or {}).get("status") or ("completed" if run.run_info else "unknown status")
+    figure.suptitle(f"{run.directory.resolve().name}: {status}")
+
+    train_steps, train_losses = series(run.metrics, "loss")
+    eval_steps, eval_losses = series(run.metrics, "eval_loss")
+    if train_losses:
+        loss_axes.plot(train_steps, train_losses, label=TRAINING_LOSS, color="tab:blue", linewidth=1.2)
+    if eval_losses:
+        loss_axes.plot(eval_steps, eval_losses, label=EVALUATION_LOSS, color="tab:orange", marker="o")
+    losses = train_losses + eval_losses
+    if losses and min(losses) > 0 and max(losses) / min(losses) >= 20:
+        loss_axes.set_yscale("log")  # the first steps would flatten the rest of the curve
+    _finish_axes(loss_axes, "loss", bool(losses), f"no loss logged (no {METRICS_FILE})")
+
+    rate_steps, format_rates = series(run.previews, "format_rate")
+    accuracy_steps, accuracies = series(run.previews, "accuracy")
+    if format_rates:
+        rate_axes.plot(rate_steps, format_rates, label=FORMAT_RATE, color="tab:green", marker="o")
+    if accuracies:
+        rate_axes.plot(accuracy_steps, accuracies, label=ACCURACY, color="tab:red", marker="s")
+    rate_axes.set_ylim(-0.03, 1.03)
+    _finish_axes(rate_axes, "preview rate", bool(format_rates or accuracies), "no previews")
+    return figure
+
+
+def _finish_axes(axes: Any, ylabel: str, has_data: bool, empty_note: str) -> None:
+    axes.set_xlabel("step")
+    axes.set_ylabel(ylabel)
+    axes.grid(alpha=0.3)
+    if has_data:
+        axes.legend()
+    else:
+        axes.text(0.5, 0.5, empty_note, transform=axes.transAxes, ha="center", va="center", color="gray")
+
+
+def _replace_file(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a rename, so a reader never sees half a file."""
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a report is for everyone to read
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# -- the HTML page -------------------------------------------------------------------
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1150px; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+pre { margin: 0; white-space: pre-wrap; max-width: 40em; font-size: 0.95em; }
+.error { background: #fdecea; border: 1px solid #f5c2c0; padding: 0.6em; white-space: pre-wrap; }
+.muted { color: #777; } img { max-width: 100%; }
+"""
+
+_SHOWN_SEPARATELY = ("previews", "preview_history", "sink_errors", "error")
+
+
+def render_html(run: RunFiles, png: bytes) -> str:
+    """A self-contained page: the plot (embedded), status, previews, metrics, data report, config."""
+    status = run.status or {}
+    info = run.run_info or {}
+    title = f"Training report: {run.directory.resolve().name}"
+    generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="muted">{_e(run.directory)} &middot; report written {_e(generated)}</p>',
+    ]
+    if status.get("error"):
+        parts.append(f'<div class="error"><b>Error:</b> {_e(status["error"])}</div>')
+    encoded = base64.b64encode(png).decode("ascii")
+    parts.append(f'<img alt="loss and preview rates against steps" src="data:image/png;base64,{encoded}">')
+
+    parts.append("<h2>Status</h2>")
+    if run.status is None:
+        parts.append(f'<p class="muted">no status file ({_e(run.status_file.name)})</p>')
+    else:
+        shown = {key: value for key, value in status.items() if key not in _SHOWN_SEPARATELY}
+        parts.append(_key_value_table(shown))
+    sink_errors = status.get("sink_errors")
+    if isinstance(sink_errors, list) and sink_errors:
+        parts.append("<h3>Status sink errors</h3>")
+        parts.append(
+            _table(
+                ["sink", "error"],
+                [
+                    [_cell(entry.get("sink")), _cell(entry.get("error"))]
+                    for entry in sink_errors
+                    if isinstance(entry, dict)
+                ],
+            )
+        )
+
+    parts += _preview_sections(run)
+
+    parts.append("<h2>Final metrics</h2>")
+    parts.append(_section_or_note(info.get("metrics"), f"not recorded (no {RUN_INFO_FILE})"))
+    parts.append("<h2>Data</h2>")
+    parts.append(_section_or_note(info.get("data"), "no data report recorded"))
+    parts.append("<h2>Configuration</h2>")
+    config = info.get("config")
+    if isinstance(config, dict) and config:
+        for section, values in config.items():
+            parts.append(f"<h3>{_e(section)}</h3>")
+            parts.append(_key_value_table(values if isinstance(values, dict) else {section: values}))
+        parts.append(f'<p class="muted">demo model: {_e(_value(info.get("demo_model")))}</p>')
+    else:
+        parts.append(f'<p class="muted">not recorded (no {RUN_INFO_FILE})</p>')
+    parts.append("<h2>Versions</h2>")
+    parts.append(_section_or_note(info.get("versions"), "not recorded"))
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _preview_sections(run: RunFiles) -> list[str]:
+    parts = ["<h2>Previews</h2>"]
+    if not run.previews and run.latest_preview is None:
+        return [*parts, '<p class="muted">no preview rounds</p>']
+    rows = [
+        [
+            _cell(round_.get("step"), numeric=True),
+            _cell(_percent(round_.get("format_rate")), numeric=True),
+            _cell(_percent(round_.get("accuracy")), numeric=True),
+            _cell(round_.get("seconds"), numeric=True),
+            _cell(len(round_["samples"]) if isinstance(round_.get("samples"), list) else None, numeric=True),
+        ]
+        for round_ in run.previews
+    ]
+    parts.append(_table(["step", "format rate", "accuracy", "seconds", "samples"], rows))
+    latest = run.latest_preview
+    samples = latest.get("samples") if latest else None
+    if latest and isinstance(samples, list) and samples:
+        parts.append(f"<h3>Samples at step {_e(_value(latest.get('step')))}</h3>")
+        sample_rows = [
+            [
+                _cell(index, numeric=True),
+                _pre(sample.get("prompt")),
+                _pre(sample.get("expected")),
+                _pre(sample.get("generated")),
+                _cell(sample.get("format_ok")),
+                _cell(sample.get("correct")),
+            ]
+            for index, sample in enumerate(samples, start=1)
+            if isinstance(sample, dict)
+        ]
+        parts.append(_table(["#", "prompt", "expected", "generated", "format ok", "correct"], sample_rows))
+    return parts
+
+
+def _section_or_note(data: Any, note: str) -> str:
+    if isinstance(data, dict) and data:
+        return _key_value_table(data)
+    return f'<p class="muted">{_e(note)}</p>'
+
+
+def _key_value_table(data: dict[str, Any]) -> str:
+    return _table(["name", "value"], [[_cell(key), _cell(value)] for key, value in _flatten(data)])
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Leaf values of nested dicts, keyed by dotted paths."""
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            yield from _flatten(value, f"{path}.")
+        else:
+            yield path, value
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{_e(header)}</th>" for header in headers)
+    body = "".join(f"<tr>{''.join(row)}</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _cell(value: Any, numeric: bool = False) -> str:
+    css = ' class="num"' if numeric else ""
+    return f"<td{css}>{_e(_value(value))}</td>"
+
+
+def _pre(value: Any) -> str:
+    return f"<td><pre>{_e(_value(value))}</pre></td>"
+
+
+def _value(value: Any) -> str:
+    """A JSON value as text: ``-`` for null, floats to six significant digits."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _percent(value: Any) -> Any:
+    rate = number(value)
+    return value if rate is None else f"{rate * 100:.1f}%"
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
