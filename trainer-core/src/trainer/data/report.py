@@ -54,10 +54,10 @@ class DataReport:
     def format(self) -> str:
         """A few human-readable lines."""
         reasons = ", ".join(f"{reason}: {count:,}" for reason, count in self.dropped.items())
+        held_back = f" ({self.held_back:,} held back for previews)" if self.held_back else ""
         lines = [
             f"data: {self.source}",
-            f"  rows read {self.rows_read:,}"
-            f"{f' ({self.held_back:,} held back for previews)' if self.held_back else ''}; invalid skipped {self.invalid_skipped:,}; "
+            f"  rows read {self.rows_read:,}{held_back}; invalid skipped {self.invalid_skipped:,}; "
             f"dropped {self.rows_dropped:,}{f' ({reasons})' if reasons else ''}; "
             f"truncated {self.truncated:,}",
             f"  examples {self.examples:,}: {self.tokens:,} tokens, {self.trainable_tokens:,} trainable "
