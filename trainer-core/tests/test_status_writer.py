@@ -129,3 +129,28 @@ def test_a_raising_sink_is_disabled_and_recorded(tmp_path):
     recorded = writer.read()
     assert recorded["step"] == 1
     assert recorded["sink_errors"] == [{"sink": "broken", "error": "RuntimeError: boom"}]
+
+
+def test_console_progress_bar_on_a_terminal():
+    import io
+
+    from trainer.default_plugins.console import ConsoleProgress
+
+    stream = io.StringIO()
+    sink = ConsoleProgress(stream, live=True)
+    state = {
+        "step": 120,
+        "total_steps": 300,
+        "loss": 1.2345,
+        "tokens_per_second": 5900,
+        "elapsed_seconds": 60,
+    }
+    sink.emit("log", state)
+    sink.emit("preview", {"previews": {"step": 120, "format_rate": 0.75, "accuracy": None}})
+    sink.emit("log", {**state, "step": 300})
+    sink.emit("end", state)
+    assert stream.getvalue() == (
+        "\r\x1b[2K[#########...............]  step 120/300 (40%)  loss 1.2345  5,900 tok/s  eta 1m30s\n"
+        "step 120: previews format 75%, accuracy -\n"
+        "\r\x1b[2K[########################]  step 300/300 (100%)  loss 1.2345  5,900 tok/s\n"
+    )
