@@ -72,7 +72,15 @@ EXPECTED_DEFAULTS = {
     },
     "inference": {"eval_steps": 50, "num_samples": 4, "max_new_tokens": 128, "temperature": 0.0},
     "output": {"output_dir": "outputs/run", "save_steps": 500, "save_total_limit": 2, "report_to": []},
-    "system": {"base_dir": ".", "status_file": "status.json", "device": "auto"},
+    "system": {
+        "base_dir": ".",
+        "status_file": "status.json",
+        "device": "auto",
+        "fsdp": "",
+        "fsdp_config": {},
+        "deepspeed": None,
+        "ddp_backend": None,
+    },
     "debug": {"verbose": False, "dry_run": False, "example_limit": None},
 }
 
@@ -139,7 +147,7 @@ def test_iter_values_walks_every_field_in_order():
     assert paths[0] == "hyperparams.batch_size"
     assert "model.lora.target_modules" in paths
     assert "profile.options" in paths
-    assert len(paths) == len(set(paths)) == 11 + 14 + 8 + 4 + 4 + 4 + 3 + 3
+    assert len(paths) == len(set(paths)) == 11 + 14 + 8 + 4 + 4 + 4 + 7 + 3
 
 
 # create_default_config
@@ -393,6 +401,45 @@ def test_bad_choices_name_the_allowed_values():
 @pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:12", "mps"])
 def test_accepted_devices(device):
     assert TrainerConfig.from_dict({"system": {"device": device}}).system.device == device
+
+
+def test_distributed_settings_are_checked(tmp_path):
+    problems = problems_of(
+        {
+            "system": {
+                "fsdp": "full_shard autowrap",
+                "deepspeed": "ds_zero3.json",
+                "ddp_backend": "glo",
+                "base_dir": str(tmp_path),
+            },
+            "model": {"lora": {"enabled": True, "merge_on_export": True}},
+        }
+    )
+    assert problems == [
+        "system.fsdp: must be one of full_shard, shard_grad_op, no_shard, hybrid_shard, "
+        "hybrid_shard_zero2, offload, auto_wrap (separated by spaces, or true), got 'autowrap'; "
+        "did you mean 'auto_wrap'?",
+        "system.deepspeed: DeepSpeed config 'ds_zero3.json' not found "
+        f"(looked for {tmp_path / 'ds_zero3.json'}). "
+        "Pass the path of an existing JSON file, or null for none",
+        "system.deepspeed: set together with fsdp; use one of them",
+        "system.ddp_backend: must be one of nccl, gloo, mpi, ccl, xccl, hccl, cncl, mccl or null, got 'glo'; "
+        "did you mean 'gloo'?",
+        "model.lora.merge_on_export: not possible with system.fsdp or system.deepspeed, whose processes "
+        "each hold part of the weights; set it to false and merge the saved adapter afterwards "
+        "(peft's merge_and_unload)",
+    ]
+
+
+def test_distributed_settings_accepted(tmp_path):
+    (tmp_path / "ds_zero3.json").write_text('{"zero_optimization": {"stage": 3}}')
+    config = TrainerConfig.from_dict(
+        {"system": {"deepspeed": "ds_zero3.json", "base_dir": str(tmp_path), "ddp_backend": "nccl"}}
+    )
+    assert config.system.deepspeed == "ds_zero3.json"
+    for fsdp in ("full_shard auto_wrap", "shard_grad_op offload", "true", ""):
+        config = TrainerConfig.from_dict({"system": {"fsdp": fsdp, "fsdp_config": {"version": 2}}})
+        assert config.system.fsdp == fsdp
 
 
 def test_every_problem_in_a_config_is_collected():

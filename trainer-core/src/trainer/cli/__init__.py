@@ -118,7 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     except TrainerError as exc:
         if _debug:
             raise
-        click.echo(f"Error: {exc}", err=True)
+        from trainer.core.interrupt import RunInterrupted
+
+        # A run stopped by a signal did what was asked: no "Error:" prefix, but its own exit code.
+        click.echo(f"{'' if isinstance(exc, RunInterrupted) else 'Error: '}{exc}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -16,11 +16,23 @@ from trainer.cli.options import config_options, load_config, quiet_libraries
     "--dry-run", is_flag=True, help="Load and prepare everything, report on the data, do not train."
 )
 @click.option("--overwrite", is_flag=True, help="Replace the contents of a non-empty output directory.")
-def run(dry_run: bool, overwrite: bool, **options: Any) -> None:
+@click.option(
+    "--resume",
+    is_flag=False,
+    flag_value="latest",
+    default=None,
+    metavar="[PATH]",
+    help="Continue from the latest checkpoint in the output directory, or from the checkpoint at PATH.",
+)
+def run(dry_run: bool, overwrite: bool, resume: str | None, **options: Any) -> None:
     """Fine-tune a causal LM on a dataset rendered through a profile.
 
     With no --model, a tiny embedded Qwen3 model is trained (the offline demo);
     with no --dataset, a built-in sample dataset is used.
+
+    SIGINT (Ctrl-C) or SIGTERM (cluster pre-emption) stops after the current
+    step with a checkpoint saved and exits 130 or 143; the same command with
+    --resume continues. A second signal stops at once.
     """
     from trainer.core import TrainerEngine
 
@@ -31,8 +43,10 @@ def run(dry_run: bool, overwrite: bool, **options: Any) -> None:
         config.debug.dry_run = True
     started = time.perf_counter()
     engine = TrainerEngine(on_message=lambda line: click.echo(line, err=True))
-    result = engine.run_job(config, overwrite=overwrite)
+    result = engine.run_job(config, overwrite=overwrite, resume=resume)
     elapsed = time.perf_counter() - started
+    if not result.main_process:  # one of several processes: the main one reports
+        return
     if result.data_report is not None:
         click.echo(result.data_report.format())
     if result.status == "dry_run":

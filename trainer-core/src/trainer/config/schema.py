@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from trainer.config.validation import (
@@ -62,6 +63,18 @@ REPORT_TO = (
 )
 """Metric loggers of transformers that ``output.report_to`` may name."""
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+FSDP_OPTIONS = (
+    "full_shard",
+    "shard_grad_op",
+    "no_shard",
+    "hybrid_shard",
+    "hybrid_shard_zero2",
+    "offload",
+    "auto_wrap",
+)
+"""Words of transformers' ``fsdp`` option string that ``system.fsdp`` may combine."""
+DDP_BACKENDS = ("nccl", "gloo", "mpi", "ccl", "xccl", "hccl", "cncl", "mccl")
+"""torch.distributed backends that ``system.ddp_backend`` may name."""
 
 _DEVICE = re.compile(r"auto|cpu|cuda|cuda:\d+|mps")
 
@@ -283,7 +296,12 @@ class OutputConfig:
 
 @dataclass(kw_only=True)
 class SystemConfig:
-    """Where the run happens: directories and the device."""
+    """Where the run happens: directories, the device, and how several processes share the work.
+
+    Several processes come from the launcher (``torchrun``, ``accelerate launch``);
+    the fields below only tell transformers' ``Trainer`` how to spread the model
+    over them.
+    """
 
     base_dir: str = "."
     """Directory that relative model, data and output paths are resolved against."""
@@ -291,6 +309,19 @@ class SystemConfig:
     """JSON file the run keeps its progress in; a relative path is inside ``output.output_dir``."""
     device: str = "auto"
     """auto, cpu, cuda, cuda:N or mps; auto picks cuda, then mps, then cpu."""
+    fsdp: str = ""
+    """Fully Sharded Data Parallel: transformers' ``fsdp`` options separated by spaces, e.g.
+    ``full_shard auto_wrap`` (see ``FSDP_OPTIONS``), or ``true`` to take everything from
+    ``fsdp_config``; empty turns FSDP off."""
+    fsdp_config: dict[str, Any] = field(default_factory=dict)
+    """transformers' ``fsdp_config`` (``version``, ``state_dict_type``, ``cpu_offload``,
+    ``activation_checkpointing``, ...); used only with ``fsdp``."""
+    deepspeed: str | None = None
+    """Path of a DeepSpeed JSON config (resolved against ``base_dir``); None runs without
+    DeepSpeed. Needs ``pip install deepspeed``; do not combine with ``fsdp``."""
+    ddp_backend: str | None = None
+    """torch.distributed backend, one of ``DDP_BACKENDS`` (nccl, gloo, ...); None lets
+    transformers choose (nccl on CUDA GPUs, gloo on CPU)."""
 
     def _problems(self) -> list[str]:
         return _found(
@@ -299,6 +330,16 @@ class SystemConfig:
             None
             if _DEVICE.fullmatch(self.device)
             else f"device: must be one of {', '.join(DEVICES)}, got {self.device!r}",
+            *(
+                _one_of("fsdp", word, FSDP_OPTIONS, note="separated by spaces, or true")
+                for word in self.fsdp.split()
+                if self.fsdp.strip().lower() != "true"
+            ),
+            _deepspeed_problem(self.deepspeed, self.base_dir),
+            "deepspeed: set together with fsdp; use one of them"
+            if self.fsdp.strip() and self.deepspeed
+            else None,
+            _one_of("ddp_backend", self.ddp_backend, DDP_BACKENDS, optional=True),
         )
 
 
@@ -337,6 +378,16 @@ class TrainerConfig:
     """Directories and device."""
     debug: DebugConfig = field(default_factory=DebugConfig)
     """Quick-trial switches."""
+
+    def _problems(self) -> list[str]:
+        sharded = self.system.fsdp.strip() or self.system.deepspeed
+        return _found(
+            "model.lora.merge_on_export: not possible with system.fsdp or system.deepspeed, whose "
+            "processes each hold part of the weights; set it to false and merge the saved adapter "
+            "afterwards (peft's merge_and_unload)"
+            if self.model.lora.enabled and self.model.lora.merge_on_export and sharded
+            else None
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain nested dicts and lists; JSON- and YAML-safe once validated."""
@@ -470,3 +521,19 @@ def _one_of(
 
 def _not_blank(name: str, value: str, example: str) -> str | None:
     return None if value.strip() else f"{name}: must not be empty ({example})"
+
+
+def _deepspeed_problem(path: str | None, base_dir: str) -> str | None:
+    if path is None:
+        return None
+    if not path.strip():
+        return "deepspeed: must be the path of a DeepSpeed JSON config, or null for none"
+    resolved = Path(path).expanduser()
+    if not resolved.is_absolute():
+        resolved = Path(base_dir).expanduser() / resolved
+    if resolved.is_file():
+        return None
+    return (
+        f"deepspeed: DeepSpeed config '{path}' not found (looked for {resolved}). "
+        "Pass the path of an existing JSON file, or null for none"
+    )

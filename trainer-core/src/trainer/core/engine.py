@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.config import TrainerConfig
+from trainer.core.interrupt import RunInterrupted
 from trainer.errors import TrainerError
 from trainer.monitoring.hub import StatusHub
 from trainer.monitoring.sinks import RunContext
@@ -44,6 +45,9 @@ class RunResult:
     """The data pipeline's report (rows read, dropped, tokens, ...)."""
     model_dir: Path | None = None
     """Where the final model is (the output directory), for completed runs."""
+    main_process: bool = True
+    """False on the other processes of a run launched on several (torchrun, accelerate
+    launch): they write nothing, and the main process reports the run."""
 
 
 class TrainerEngine:
@@ -62,28 +66,42 @@ class TrainerEngine:
     ) -> None:
         self.status_writer = status_writer
         self.on_message = on_message or log.info
+        if not _is_main_process():  # with several processes, only the main one speaks
+            self.on_message = _say_nothing
 
-    def run_job(self, config: TrainerConfig, overwrite: bool = False) -> RunResult:
+    def run_job(self, config: TrainerConfig, overwrite: bool = False, resume: str | None = None) -> RunResult:
         """Train according to ``config``; with ``config.debug.dry_run``, stop before training.
 
         :param overwrite: allow a non-empty output directory (its contents are replaced).
+        :param resume: ``"latest"`` to continue from the newest checkpoint in the output
+            directory, or the path of a checkpoint directory: model, optimiser,
+            scheduler, RNG state and position in the data are restored.
         :raises TrainerError: bad input, with a message naming the fix; the status
             file then says ``failed``.
+        :raises RunInterrupted: SIGINT or SIGTERM stopped training after saving a
+            checkpoint; the status file says ``interrupted``.
         """
+        if overwrite and resume:
+            raise TrainerError("--overwrite and --resume contradict each other: pass one of them")
         config.validate()
         base_dir = Path(config.system.base_dir)
         output_dir = _resolve(base_dir, config.output.output_dir)
         status_file = _resolve(output_dir, config.system.status_file)
         dry_run = config.debug.dry_run
-        if not dry_run:
+        # With several processes, the main one alone checks and clears the output directory and
+        # reports; the others must not find its status file there and refuse to start.
+        main = _is_main_process()
+        if not dry_run and not resume and main:
             _prepare_output_dir(output_dir, overwrite)
 
-        hub = StatusHub([] if dry_run else self._sinks(output_dir, status_file, config))
+        hub = StatusHub([] if dry_run or not main else self._sinks(output_dir, status_file, config))
         hub.emit("start", status="starting")
         try:
-            result = self._run(config, base_dir, output_dir, hub)
+            result = self._run(config, base_dir, output_dir, hub, resume)
         except KeyboardInterrupt:
             hub.emit("failure", status="interrupted", error="interrupted by the user")
+            raise
+        except RunInterrupted:
             raise
         except TrainerError as exc:
             hub.emit("failure", status="failed", error=str(exc))
@@ -94,11 +112,14 @@ class TrainerEngine:
         finally:
             hub.close()
         result.status_file = None if dry_run else status_file
+        result.main_process = main
         return result
 
     # -- the flow ----------------------------------------------------------------
 
-    def _run(self, config: TrainerConfig, base_dir: Path, output_dir: Path, hub: StatusHub) -> RunResult:
+    def _run(
+        self, config: TrainerConfig, base_dir: Path, output_dir: Path, hub: StatusHub, resume: str | None
+    ) -> RunResult:
         from trainer.data.conversation import effective_stop_sequences
         from trainer.data.pipeline import build_collator, load_raw_datasets, pack_dataset, prepare_dataset
         from trainer.models.loading import load_tokenizer, resolve_precision
@@ -155,23 +176,38 @@ class TrainerEngine:
             skip_invalid=data.skip_invalid,
             num_proc=data.num_proc,
         )
-        train_set, report = prepare_dataset(train_rows, **prepare)
-        if preview_rows is not None and eval_rows is None:
-            report.held_back = len(preview_rows)
-            report.rows_read += len(preview_rows)
-        eval_set = None
-        if eval_rows is not None:
-            eval_set, report.validation = prepare_dataset(eval_rows, **prepare)
-        if data.packing:
-            train_set = pack_dataset(train_set, max_length, report=report)
-            if eval_set is not None:
-                eval_set = pack_dataset(eval_set, max_length)
+        # The training arguments start the process group of a run on several processes (and
+        # must exist before a DeepSpeed ZeRO-3 model is built). The main process of each node
+        # tokenizes first; the others then read its work from datasets' cache. The rows split
+        # off above depend only on the data and the seed, so every process holds back the same.
+        precision = resolve_precision(config.model.precision, config.system.device)
+        args = _training_arguments(
+            checkpoints_dir=output_dir / CHECKPOINTS_DIR,
+            hyper=hyper,
+            precision=precision,
+            device=config.system.device,
+            evaluate=eval_rows is not None,
+            save_steps=config.output.save_steps,
+            save_total_limit=config.output.save_total_limit,
+            report_to=config.output.report_to,
+            **_distributed_arguments(config.system, base_dir),
+        )
+        with args.main_process_first(desc="tokenizing"):
+            train_set, report = prepare_dataset(train_rows, **prepare)
+            if preview_rows is not None and eval_rows is None:
+                report.held_back = len(preview_rows)
+                report.rows_read += len(preview_rows)
+            eval_set = None
+            if eval_rows is not None:
+                eval_set, report.validation = prepare_dataset(eval_rows, **prepare)
+            if data.packing:
+                train_set = pack_dataset(train_set, max_length, report=report)
+                if eval_set is not None:
+                    eval_set = pack_dataset(eval_set, max_length)
         if config.debug.dry_run:
             return RunResult(status="dry_run", output_dir=output_dir, data_report=report)
 
         # 3. Build the model and the trainer.
-        device = config.system.device
-        precision = resolve_precision(config.model.precision, device)
         if model_path is None:
             from trainer.models.demo_model import build_demo_model
 
@@ -195,15 +231,18 @@ class TrainerEngine:
             collator=build_collator(
                 tokenizer, packing=data.packing, attn_implementation=config.model.attn_implementation
             ),
-            checkpoints_dir=output_dir / CHECKPOINTS_DIR,
-            hyper=hyper,
-            precision=precision,
-            device=device,
-            save_steps=config.output.save_steps,
-            save_total_limit=config.output.save_total_limit,
-            report_to=config.output.report_to,
+            args=args,
             callbacks=[_status_callback(hub), *_plugin_callbacks(hub)],
         )
+        if args.fsdp and not trainer.is_fsdp_enabled:
+            self.on_message(
+                "warning: system.fsdp is ignored: accelerate shards a model only across several "
+                "processes on GPUs (or other accelerators), so this run is not sharded"
+            )
+        if preview_rows is not None and _weights_spread(trainer):
+            # Previews run on the main process alone, which cannot gather weights on its own.
+            self.on_message("Previews are off for this run: FSDP or DeepSpeed ZeRO-3 spreads the weights")
+            preview_rows = None
         previews = None
         if preview_rows is not None:
             from trainer.monitoring.callback import PreviewCallback
@@ -222,7 +261,24 @@ class TrainerEngine:
         _send_tensorboard_to(trainer, output_dir / "tensorboard")
 
         # 4. Train.
-        output = trainer.train()
+        from trainer.core.callbacks import StopOnRequestCallback
+        from trainer.core.interrupt import StopRequest, checkpoint_to_resume, stop_on_signals
+
+        checkpoint = checkpoint_to_resume(resume, output_dir / CHECKPOINTS_DIR) if resume else None
+        if checkpoint:
+            self.on_message(f"Resuming from {checkpoint}")
+        stop = StopRequest()
+        trainer.add_callback(StopOnRequestCallback(stop))
+        with stop_on_signals(stop):
+            output = trainer.train(resume_from_checkpoint=checkpoint)
+        if stop.signum is not None:
+            saved = _newest_checkpoint(output_dir / CHECKPOINTS_DIR)
+            hub.emit("end", status="interrupted", step=output.global_step, error=None)
+            raise RunInterrupted(
+                f"training stopped by {stop.name} at step {output.global_step}; checkpoint saved in {saved}. "
+                "Continue with the same command and --resume",
+                stop.signum,
+            )
         first_loss = hub.state.get("first_loss")
         final_loss = _last_logged_loss(trainer)
         metrics = {
@@ -237,12 +293,15 @@ class TrainerEngine:
             else None,
         }
 
-        # 5. Save: model, tokenizer, generation settings and the resolved config.
+        # 5. Save: model, tokenizer, generation settings and the resolved config. FSDP and
+        #    DeepSpeed spread the weights over the processes: all gather them, the main one writes.
+        state_dict = _gathered_state_dict(trainer)
         if trainer.is_world_process_zero():
             _save_final_model(
                 trainer.model,
                 tokenizer,
                 output_dir,
+                state_dict=state_dict,
                 stop_sequences=stops,
                 max_new_tokens=config.inference.max_new_tokens,
                 temperature=config.inference.temperature,
@@ -286,25 +345,27 @@ class TrainerEngine:
 # -- pieces the flow calls --------------------------------------------------------
 
 
-def _build_trainer(
+def _training_arguments(
     *,
-    model: Any,
-    tokenizer: Any,
-    train_set: Any,
-    eval_set: Any,
-    collator: Any,
     checkpoints_dir: Path,
     hyper: Any,
     precision: str,
     device: str,
+    evaluate: bool,
     save_steps: int,
     save_total_limit: int | None,
     report_to: list[str],
-    callbacks: list[Any],
+    **distributed: Any,
 ) -> Any:
-    from transformers import PrinterCallback, ProgressCallback, Trainer, TrainingArguments
+    """transformers' ``TrainingArguments`` for a run; building them starts the process group.
 
-    args = TrainingArguments(
+    :param evaluate: there is a validation set, evaluated every ``save_steps``.
+    :param distributed: ``fsdp``, ``fsdp_config``, ``deepspeed``, ``ddp_backend``, as
+        :func:`_distributed_arguments` gives them.
+    """
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
         output_dir=str(checkpoints_dir),
         per_device_train_batch_size=hyper.batch_size,
         per_device_eval_batch_size=hyper.batch_size,
@@ -320,21 +381,67 @@ def _build_trainer(
         max_grad_norm=hyper.max_grad_norm,
         bf16=precision == "bfloat16",
         fp16=precision == "float16",
-        use_cpu=device == "cpu",
+        # accelerate runs several processes on CPU only when told so (else each trains alone).
+        use_cpu=device == "cpu" or (device == "auto" and not _accelerator_available()),
         save_strategy="steps",
         save_steps=save_steps,
         save_total_limit=save_total_limit,
-        eval_strategy="steps" if eval_set is not None else "no",
-        eval_steps=save_steps if eval_set is not None else None,
+        eval_strategy="steps" if evaluate else "no",
+        eval_steps=save_steps if evaluate else None,
         logging_steps=_logging_steps(hyper.max_steps),
         logging_first_step=True,
         include_num_input_tokens_seen="non_padding",
+        # Every token of a global batch weighs the same, however its rows fall on the processes.
+        average_tokens_across_devices=True,
         report_to=list(report_to) or "none",
         disable_tqdm=True,
         remove_unused_columns=False,
         dataloader_num_workers=0,
         dataloader_pin_memory=device != "cpu" and _cuda_available(),
+        **distributed,
     )
+
+
+def _distributed_arguments(system: Any, base_dir: Path) -> dict[str, Any]:
+    """The ``TrainingArguments`` keywords for FSDP, DeepSpeed and the DDP backend that are set.
+
+    Unset ones are left out, so transformers keeps its own defaults; the backend is
+    passed only to a run launched on several processes (``WORLD_SIZE`` above 1).
+
+    :raises TrainerError: ``system.deepspeed`` is set and DeepSpeed is not installed.
+    """
+    arguments: dict[str, Any] = {}
+    fsdp = system.fsdp.strip()
+    if fsdp:
+        arguments["fsdp"] = True if fsdp.lower() == "true" else fsdp
+        arguments["fsdp_config"] = dict(system.fsdp_config)
+    if system.deepspeed:
+        from importlib.util import find_spec
+
+        if find_spec("deepspeed") is None:
+            raise TrainerError(
+                f"system.deepspeed '{system.deepspeed}' needs DeepSpeed, which is not installed. "
+                "Install it with: pip install deepspeed"
+            )
+        arguments["deepspeed"] = str(_resolve(base_dir, system.deepspeed))
+    # A single process has no process group; given a backend, accelerate would look for one.
+    if system.ddp_backend and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        arguments["ddp_backend"] = system.ddp_backend
+    return arguments
+
+
+def _build_trainer(
+    *,
+    model: Any,
+    tokenizer: Any,
+    train_set: Any,
+    eval_set: Any,
+    collator: Any,
+    args: Any,
+    callbacks: list[Any],
+) -> Any:
+    from transformers import PrinterCallback, ProgressCallback, Trainer
+
     trainer = Trainer(
         model=model,
         args=args,
@@ -396,6 +503,34 @@ def _send_tensorboard_to(trainer: Any, directory: Path) -> None:
             callback.logging_dir = str(directory)
 
 
+def _weights_spread(trainer: Any) -> bool:
+    """FSDP or DeepSpeed ZeRO-3 holds each weight in parts, one on every process."""
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    return bool(getattr(trainer, "is_fsdp_enabled", False) or is_deepspeed_zero3_enabled())
+
+
+def _gathered_state_dict(trainer: Any) -> dict[str, Any] | None:
+    """The whole model's weights where FSDP or DeepSpeed spread them over the processes; else None.
+
+    Every process must call it: gathering is a collective step.
+
+    :raises TrainerError: DeepSpeed ZeRO-3 is not set to gather the weights for saving.
+    """
+    if getattr(trainer, "is_fsdp_enabled", False):
+        return dict(trainer.accelerator.get_state_dict(trainer.model))
+    if getattr(trainer, "is_deepspeed_enabled", False):
+        try:
+            return dict(trainer.accelerator.get_state_dict(trainer.deepspeed))
+        except ValueError as exc:  # ZeRO-3 without stage3_gather_16bit_weights_on_model_save
+            raise TrainerError(
+                f"the final model cannot be gathered from the DeepSpeed processes: {exc}. Set "
+                '"stage3_gather_16bit_weights_on_model_save": true under "zero_optimization" in the '
+                f"system.deepspeed file; the checkpoints in {trainer.args.output_dir} are complete"
+            ) from None
+    return None
+
+
 def _write_report(output_dir: Path, on_message: Callable[[str], None]) -> None:
     try:
         from trainer.reporting import write_report
@@ -412,6 +547,7 @@ def _save_final_model(
     tokenizer: Any,
     output_dir: Path,
     *,
+    state_dict: dict[str, Any] | None = None,
     stop_sequences: list[str],
     max_new_tokens: int,
     temperature: float,
@@ -422,6 +558,9 @@ def _save_final_model(
 
     ``config.json`` (or ``adapter_config.json``) moves last, so a directory
     that loads is a directory that is complete.
+
+    :param state_dict: the weights gathered from every process (FSDP, DeepSpeed);
+        None saves ``model``'s own.
     """
     from transformers import GenerationConfig
 
@@ -444,7 +583,7 @@ def _save_final_model(
     staging = Path(tempfile.mkdtemp(prefix=".final-", dir=output_dir))
     try:
         model.generation_config = generation
-        model.save_pretrained(str(staging))
+        model.save_pretrained(str(staging), state_dict=state_dict)
         if not (staging / "generation_config.json").exists():  # adapters do not write one
             generation.save_pretrained(str(staging))
         tokenizer.save_pretrained(str(staging))
@@ -499,6 +638,19 @@ def _demo_hyperparams(config: TrainerConfig) -> tuple[Any, str]:
     return hyper, ", ".join(f"{name}={value}" for name, value in changes.items())
 
 
+def _is_main_process() -> bool:
+    """True for a single process and for rank 0 of a run launched on several.
+
+    Read from ``RANK``, which torchrun and accelerate launch set for every process, because
+    this is needed before transformers starts the process group.
+    """
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _say_nothing(message: str) -> None:
+    """``on_message`` for the processes other than the main one."""
+
+
 def _prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
     if output_dir.exists() and not output_dir.is_dir():
         raise TrainerError(
@@ -516,6 +668,13 @@ def _prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
             else:
                 entry.unlink()
     output_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _newest_checkpoint(checkpoints_dir: Path) -> str:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    found = get_last_checkpoint(str(checkpoints_dir)) if checkpoints_dir.is_dir() else None
+    return str(found or checkpoints_dir)
 
 
 def _last_logged_loss(trainer: Any) -> float | None:
@@ -564,6 +723,16 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def _accelerator_available() -> bool:
+    """A CUDA, MPS or other torch accelerator is there for ``device: auto`` to pick."""
+    import torch
+
+    accelerator = getattr(torch, "accelerator", None)  # torch 2.6 and later
+    if accelerator is not None:
+        return bool(accelerator.is_available())
+    return bool(torch.cuda.is_available() or torch.backends.mps.is_available())
 
 
 def _cuda_available() -> bool:
