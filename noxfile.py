@@ -30,7 +30,7 @@ def tests(session: nox.Session) -> None:
     session.install(TORCH)
     # hatchling: the tests pip-install fake plugin packages without build isolation.
     # tensorboard: the --report-to tensorboard test writes real event files.
-    session.install("pytest", "hatchling", "tensorboard")
+    session.install("pytest", "hatchling", "tensorboard", "hypothesis")
     # trainer-core with its LoRA extra, so the peft path is tested too.
     session.install(
         *(

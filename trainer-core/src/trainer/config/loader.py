@@ -26,10 +26,12 @@ import yaml
 
 from trainer.config.schema import TrainerConfig
 from trainer.config.validation import (
+    MAX_VALUES,
     ConfigError,
     FieldTypeError,
     build,
     describe,
+    exceeds,
     known_paths,
     leaf_types,
     parse_text,
@@ -165,7 +167,17 @@ def _read_file(path: Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise fail(f"invalid YAML{where}: {reason}; fix the syntax there") from None
+    except RecursionError:
+        raise fail("is nested too deeply to read; a config needs a few levels of sections") from None
+    except ValueError as exc:  # a value YAML or JSON cannot convert: a 31st of February, a 5,000-digit int
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise fail(f"holds a value that cannot be read ({reason}); fix the value") from None
 
+    if exceeds(data, MAX_VALUES):
+        raise fail(
+            f"holds more than {MAX_VALUES:,} values once its YAML aliases are expanded (or an alias "
+            "contains itself); write the values out instead of aliasing them"
+        )
     if data is None:  # an empty YAML file: all defaults
         return {}
     if not isinstance(data, dict):
@@ -194,7 +206,7 @@ def _command_line_values(args: argparse.Namespace | Mapping[str, Any], problems:
         values[path] = value
 
     for key, value in items.items():
-        if value is None or key == "set":
+        if value is None or key == "set" or not isinstance(key, str):
             continue
         if key in CLI_FLAGS:
             put(CLI_FLAGS[key], value)
@@ -202,10 +214,16 @@ def _command_line_values(args: argparse.Namespace | Mapping[str, Any], problems:
             put(key, value)
 
     entries = items.get("set") or []
-    for entry in [entries] if isinstance(entries, str) else entries:
-        path, equals, text = str(entry).partition("=")
+    if isinstance(entries, str):
+        entries = [entries]
+    elif not isinstance(entries, (list, tuple)):
+        problems.append(f"--set: expected a list of section.field=value strings, got {show(entries)}")
+        entries = []
+    for entry in entries:
+        path, equals, text = entry.partition("=") if isinstance(entry, str) else ("", "", "")
         if not equals or not path.strip():
-            problems.append(f"--set {entry!r}: expected section.field=value, e.g. hyperparams.seed=7")
+            shown = repr(entry) if isinstance(entry, str) else show(entry)
+            problems.append(f"--set {shown}: expected section.field=value, e.g. hyperparams.seed=7")
         else:
             put(path.strip(), text)
     return values

@@ -475,7 +475,9 @@ def iter_values(config: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 def _normalize_precision(value: Any) -> Any:
     # A torch dtype is recognised by its type's module, so this never imports torch.
-    if not isinstance(value, str) and (type(value).__module__ == "torch" or str(value).startswith("torch.")):
+    if not isinstance(value, (str, int, float)) and (
+        type(value).__module__ == "torch" or str(value).startswith("torch.")
+    ):
         value = str(value).removeprefix("torch.")
     if isinstance(value, str):
         lowered = value.strip().lower()
@@ -531,7 +533,11 @@ def _deepspeed_problem(path: str | None, base_dir: str) -> str | None:
     resolved = Path(path).expanduser()
     if not resolved.is_absolute():
         resolved = Path(base_dir).expanduser() / resolved
-    if resolved.is_file():
+    try:
+        found = resolved.is_file()
+    except OSError:  # a name the file system cannot even look up (too long, say)
+        found = False
+    if found:
         return None
     return (
         f"deepspeed: DeepSpeed config '{path}' not found (looked for {resolved}). "

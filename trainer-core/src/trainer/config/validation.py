@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import reprlib
 import types
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -45,7 +46,8 @@ class ConfigError(TrainerError):
 
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
-        self.problems = list(problems)
+        # A key or value may hold line breaks; each problem stays on its own line.
+        self.problems = [_one_line(problem) for problem in problems]
         super().__init__(self._message())
 
     def __reduce__(self) -> tuple[type[ConfigError], tuple[str, list[str]]]:
@@ -137,16 +139,16 @@ def coerce(value: Any, hint: Any) -> Any:
         if isinstance(value, bool):
             return value
     elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and _writable(value):
             return value
     elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
+        try:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+            if isinstance(value, str):
                 return float(value.strip())
-            except ValueError:
-                pass
+        except (ValueError, OverflowError):  # not a number, or an int too large for a float
+            pass
     elif hint is str:
         if isinstance(value, str):
             return value
@@ -154,7 +156,7 @@ def coerce(value: Any, hint: Any) -> Any:
         if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
             return list(value)
     elif get_origin(hint) is dict:
-        if isinstance(value, Mapping) and all(isinstance(key, str) for key in value):
+        if isinstance(value, Mapping) and all(isinstance(key, str) for key in value) and _plain(value):
             return dict(value)
     else:
         raise TypeError(f"config fields of type {hint!r} are not supported")
@@ -192,9 +194,35 @@ def parse_text(text: str, hint: Any) -> Any:
     if get_origin(hint) is list and not stripped.startswith("["):
         return [item.strip() for item in stripped.split(",") if item.strip()]
     try:
-        return yaml.safe_load(stripped)
-    except yaml.YAMLError:
+        value = yaml.safe_load(stripped)
+    except (yaml.YAMLError, ValueError, RecursionError):  # bad syntax, a bad date, nested too deep
         raise FieldTypeError from None
+    if exceeds(value, MAX_VALUES):
+        raise FieldTypeError
+    return value
+
+
+MAX_VALUES = 100_000
+"""The most values (mappings, lists and scalars) a config may hold, YAML aliases counted each time
+they are used, so a few lines of aliases cannot expand into billions of values."""
+
+
+def exceeds(data: Any, limit: int) -> bool:
+    """True when ``data`` holds more than ``limit`` values, counting shared ones each time.
+
+    A structure that contains itself (a YAML alias inside its own anchor) exceeds any limit.
+    """
+    pending, count = [data], 0
+    while pending:
+        value = pending.pop()
+        count += 1
+        if count > limit:
+            return True
+        if isinstance(value, Mapping):
+            pending.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            pending.extend(value)
+    return False
 
 
 def describe(hint: Any) -> str:
@@ -213,11 +241,28 @@ def describe(hint: Any) -> str:
 
 
 def show(value: Any) -> str:
-    """A value as problem lines quote it: ``'eight' (str)``, shortened when long."""
-    text = repr(value)
+    """A value as problem lines quote it: ``'eight' (str)``, shortened when long.
+
+    Only the start of a long or deeply nested value is looked at, so quoting a
+    value that YAML aliases expand to billions of items, or one that contains
+    itself, is instant.
+    """
+    try:
+        text = repr(value[:61]) if isinstance(value, str) else _SHORT_REPR.repr(value)
+    except ValueError:  # an int of more digits than Python converts to text
+        text = f"<{type(value).__name__} too long to show>"
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{text} ({type(value).__name__})"
+
+
+_SHORT_REPR = reprlib.Repr()
+# Enough to fill the 60 characters show() keeps; set one by one, as Python 3.10 wants.
+_SHORT_REPR.maxlevel = 3
+for _name in ("maxtuple", "maxlist", "maxarray", "maxdict", "maxset", "maxfrozenset", "maxdeque"):
+    setattr(_SHORT_REPR, _name, 12)
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 80
+_SHORT_REPR.maxlong = 200
 
 
 def unknown_key_problem(path: str, known_paths: Iterable[str]) -> str:
@@ -291,6 +336,47 @@ def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
             raise TypeError(f"config fields of type {hint!r} are not supported")
         return args[0], True
     return hint, False
+
+
+def _plain(data: Any) -> bool:
+    """True when ``data`` holds only JSON's kinds of value (so ``to_dict()`` stays JSON-safe).
+
+    YAML also reads dates, sets and ``!!binary`` bytes, which JSON cannot write.
+    """
+    pending, count = [data], 0
+    while pending:
+        value = pending.pop()
+        count += 1
+        if count > MAX_VALUES:  # also ends the walk through a structure that contains itself
+            return False
+        if isinstance(value, Mapping):
+            if not all(isinstance(key, str) for key in value):
+                return False
+            pending.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            pending.extend(value)
+        elif not isinstance(value, (str, int, float, bool, type(None))) or not _writable(value):
+            return False
+    return True
+
+
+def _writable(value: Any) -> bool:
+    """False for an int of more digits than Python writes as text (4,300): JSON could not hold it."""
+    if not isinstance(value, int) or value.bit_length() < 10_000:  # 10,000 bits: 3,011 digits
+        return True
+    try:
+        str(value)
+    except ValueError:
+        return False
+    return True
+
+
+# Every character str.splitlines() breaks at, and how a problem line writes it instead.
+_LINE_BREAKS = {ord(char): repr(char)[1:-1] for char in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def _one_line(text: str) -> str:
+    return text.translate(_LINE_BREAKS)
 
 
 def _default(field: dataclasses.Field[Any]) -> Any:

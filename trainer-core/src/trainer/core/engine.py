@@ -698,13 +698,20 @@ def _resolve(base: Path, path: str | os.PathLike[str]) -> Path:
 def _source(base_dir: Path, source: str) -> str:
     """A local path resolved against ``system.base_dir``; hub ids pass through."""
     resolved = _resolve(base_dir, source)
-    return str(resolved) if resolved.exists() or not _looks_like_hub_id(source) else source
+    return str(resolved) if _exists(resolved) or not _looks_like_hub_id(source) else source
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name the file system cannot look up (too long, say) names nothing there
+        return False
 
 
 def _model_source(base_dir: Path, model_path: str) -> str:
     """The model directory to load, or the hub id; a missing local path is an error."""
     resolved = _resolve(base_dir, model_path)
-    if resolved.exists():
+    if _exists(resolved):
         return str(resolved)
     if _looks_like_hub_id(model_path):
         return model_path

@@ -87,13 +87,15 @@ def render_conversation(
 
     :param template_kwargs: extra variables for the template, e.g. ``{"enable_thinking": False}``;
         use the same ones at inference.
-    :raises InvalidExampleError: the template rejects the conversation, or an
-        assistant turn contains the end-of-turn marker.
+    :raises InvalidExampleError: the template rejects the conversation, an
+        assistant turn contains the end-of-turn marker, or the text holds a lone
+        surrogate (half a character, which no tokenizer encodes).
     :raises TrainerError: the template cannot be used for training (see the message).
     """
     kwargs = dict(template_kwargs or {})
     end_of_turn = end_of_turn_marker(tokenizer, kwargs)
     text = _render(tokenizer, messages, False, kwargs)
+    _check_encodable(text)
     spans: list[tuple[int, int]] = []
     position = 0
     for index, message in enumerate(messages):
@@ -214,6 +216,16 @@ def _render(
     except TemplateError as exc:
         raise InvalidExampleError(f"the chat template rejected the conversation: {exc}") from None
     return str(text)
+
+
+def _check_encodable(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidExampleError(
+            f"the text holds {text[exc.start]!r}, half of a character (a lone surrogate), which no "
+            "tokenizer encodes; fix the row"
+        ) from None
 
 
 def _template(tokenizer: Any) -> Any:

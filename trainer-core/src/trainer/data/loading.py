@@ -8,12 +8,13 @@ can still name the file and the row.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 from pathlib import Path
 from typing import Any
 
-from trainer.data.sources import DatasetError, iter_rows
+from trainer.data.sources import DatasetError, iter_rows, unreadable
 from trainer.errors import TrainerError
 
 ROW_COLUMN = "_trainer_row"
@@ -23,6 +24,8 @@ SAMPLE_LABEL = "the built-in sample dataset"
 
 _BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".arrow": "arrow"}
 _TEXT_FORMATS = (".jsonl", ".json", ".csv")
+# No line shorter than this nests deep enough to crash pyarrow (see _refuse_lines_pyarrow_cannot_take).
+_SHALLOW_LINE = 2048
 
 
 def load_raw_datasets(
@@ -68,20 +71,25 @@ def load_rows(source: str | None, *, limit: int | None = None, cache_dir: str | 
 
         dataset, label = Dataset.from_list(sample_rows()), SAMPLE_LABEL
     else:
-        dataset, label = _load(str(source), cache_dir), str(source)
+        try:
+            dataset, label = _load(str(source), cache_dir), str(source)
+        except OSError as exc:  # the OS refuses the path itself: a name too long, no permission
+            raise unreadable(str(source), exc) from None
     if len(dataset) == 0:
         raise DatasetError(f"dataset '{label}' has no rows. Pass a dataset with at least one row")
     if limit is not None and limit < len(dataset):
         dataset = dataset.select(range(limit))
-    if ROW_COLUMN not in dataset.column_names:
-        from datasets.fingerprint import Hasher
+    import numpy as np
+    from datasets.fingerprint import Hasher
 
-        dataset = dataset.add_column(
-            ROW_COLUMN,
-            list(range(1, len(dataset) + 1)),
-            # Hashing the fingerprint is cheaper than hashing a million row numbers.
-            new_fingerprint=Hasher.hash([dataset._fingerprint, ROW_COLUMN]),
-        )
+    if ROW_COLUMN in dataset.column_names:  # the source's own column of that name is not ours
+        dataset = dataset.remove_columns(ROW_COLUMN)
+    dataset = dataset.add_column(
+        ROW_COLUMN,
+        np.arange(1, len(dataset) + 1, dtype=np.int64),
+        # Hashing the fingerprint is cheaper than hashing a million row numbers.
+        new_fingerprint=Hasher.hash([dataset._fingerprint, ROW_COLUMN]),
+    )
     dataset.info.description = label
     return dataset
 
@@ -120,8 +128,13 @@ def _load(source: str, cache_dir: str | None) -> Any:
         if not path.is_file():
             raise DatasetError(f"dataset file '{source}' not found. Pass an existing file with --dataset")
         options: dict[str, Any] = {}
-        if suffix == ".json" and (field := _json_field(path)) is not None:
-            options["field"] = field
+        json_lines = suffix == ".jsonl"
+        if suffix == ".json":
+            layout = _json_layout(path)
+            json_lines = layout is None
+            options.update(layout or {})
+        if json_lines:
+            _refuse_lines_pyarrow_cannot_take(path)
         try:
             return datasets.load_dataset(
                 _BUILDERS[suffix], data_files=str(path), split="train", cache_dir=cache_dir, **options
@@ -172,22 +185,61 @@ def _load_saved(path: Path) -> Any:
     return loaded
 
 
-def _json_field(path: Path) -> str | None:
-    # A .json file may wrap its list in an object ({"data": [...]}); datasets needs the key.
-    with path.open(encoding="utf-8") as handle:
+def _json_layout(path: Path) -> dict[str, Any] | None:
+    """``load_dataset`` options for a .json file holding a list of objects; None for JSON Lines.
+
+    A list may stand alone or be wrapped in an object (``{"data": [...]}``), whose key
+    ``datasets`` needs as ``field``. Every item must be an object: ``datasets`` would
+    hand a ``null`` item to pyarrow, which crashes on it (see _refuse_lines_pyarrow_cannot_take).
+    """
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:
         head = handle.read(4096).lstrip()
-    if not head.startswith("{"):
+    if not head.startswith(("{", "[")):
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # JSON Lines in a .json file
             return None
         raise _read_error(path, exc) from None
-    lists = [key for key, value in data.items() if isinstance(value, list)]
-    if len(lists) != 1 or not all(isinstance(row, dict) for row in data[lists[0]]):
-        raise DatasetError(f"{path}: expected a JSON list of objects, or an object holding one such list")
-    return lists[0]
+    except (ValueError, RecursionError) as exc:  # not UTF-8, a 5,000-digit number, nested too deep
+        raise _read_error(path, exc) from None
+    if isinstance(data, list):
+        rows, layout = data, {}
+    else:
+        lists = [key for key, value in data.items() if isinstance(value, list)]
+        if len(lists) != 1:
+            raise DatasetError(f"{path}: expected a JSON list of objects, or an object holding one such list")
+        rows, layout = data[lists[0]], {"field": lists[0]}
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise DatasetError(f"{path} row {number}: expected a JSON object, got {type(row).__name__}")
+    return layout
+
+
+def _refuse_lines_pyarrow_cannot_take(path: Path) -> None:
+    """Report, by line, JSON Lines that would crash pyarrow before ``datasets`` hands it the file.
+
+    pyarrow's JSON reader kills the process (a segfault, no exception) on a ``null``
+    row at the start of one of its blocks, and on a row nested some ten thousand
+    levels deep. Neither is a row we take: a row must be a JSON object, and the
+    json module stops at about a thousand levels. Only a line that does not start
+    an object, or a long one, is looked at closer, so a million rows take a fraction
+    of a second.
+    """
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            start = (line.removeprefix(codecs.BOM_UTF8) if number == 1 else line).lstrip()
+            if start.startswith(b"{"):
+                if len(line) > _SHALLOW_LINE:
+                    try:
+                        json.loads(line)
+                    except RecursionError as exc:
+                        raise _read_error(path, exc) from None
+                    except ValueError:  # reported, by line, once datasets fails on it
+                        pass
+            elif line.decode("utf-8", errors="replace").strip():  # blank lines are skipped
+                raise _read_error(path, ValueError(f"line {number} is not a JSON object"))
 
 
 def _read_error(path: Path, exc: Exception) -> DatasetError:

@@ -120,8 +120,9 @@ def prepare_dataset(
         desc="Tokenizing",
     )
     report, keep = _review(tokenized, source, max_length, overlength, skip_invalid)
-    dataset = tokenized.select(keep).select_columns(["input_ids", "labels"])
-    return dataset, report
+    if len(keep) < len(tokenized):  # with every row kept, no index mapping is needed
+        tokenized = tokenized.select(keep)
+    return tokenized.select_columns(["input_ids", "labels"]), report
 
 
 def _tokenize_rows(
@@ -179,8 +180,12 @@ def _tokenize_rows(
 
 def _review(
     tokenized: Any, source: str, max_length: int, overlength: str, skip_invalid: bool
-) -> tuple[DataReport, list[int]]:
-    """Count what happened to each row, raise what must stop the run, list the rows to keep."""
+) -> tuple[DataReport, Any]:
+    """Count what happened to each row, raise what must stop the run, list the rows to keep.
+
+    Only the four small per-row columns are read, as numpy arrays; the rows to keep
+    stay a numpy array too (a Python list of a million ints would take 36 MB).
+    """
     import numpy as np
 
     columns = tokenized.select_columns(["row", "status", "length", "trainable"]).with_format("numpy")[:]
@@ -221,7 +226,7 @@ def _review(
     report.problems = _problems(tokenized, columns, max_length)
     if not len(kept):
         raise TrainerError(_nothing_left(report))
-    return report, kept.tolist()
+    return report, kept
 
 
 def _problems(tokenized: Any, columns: dict[str, Any], max_length: int) -> list[str]:

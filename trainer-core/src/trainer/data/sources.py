@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from trainer.errors import TrainerError
 
 TEXT_FORMATS = (".jsonl", ".json", ".csv")
 DATASETS_FORMATS = (".parquet", ".arrow")
+
+# What errors="surrogateescape" turns an undecodable byte into.
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+# A \u escape of a surrogate: half a character unless its other half follows.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class DatasetError(TrainerError):
@@ -34,8 +40,20 @@ def iter_rows(source: str, limit: int | None = None) -> Iterator[tuple[int, dict
     :raises DatasetError: the source is missing, of an unknown kind or malformed;
         the message names the file and line.
     """
-    rows = _rows(source)
-    yield from rows if limit is None else islice(rows, limit)
+    try:
+        rows = _rows(source)
+        yield from rows if limit is None else islice(rows, limit)
+    except OSError as exc:  # the OS refuses the path itself: a name too long, no permission
+        raise unreadable(source, exc) from None
+
+
+def unreadable(source: str, exc: OSError) -> DatasetError:
+    """The error for a source the operating system will not open or look up."""
+    shown = source if len(source) <= 100 else f"{source[:97]}..."
+    return DatasetError(
+        f"dataset '{shown}' cannot be read ({exc.strerror or exc}). Pass an existing, readable file "
+        "or directory with --dataset"
+    )
 
 
 def _rows(source: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -59,17 +77,12 @@ def _rows(source: str) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
+    with _open_text(path) as handle:
         number = 0
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(
-                    f"{path} line {line_number}: invalid JSON ({exc.msg}). Fix or remove the line"
-                ) from None
+            row = _parse_json(line, path, line_number, "Fix or remove the line")
             if not isinstance(row, dict):
                 raise DatasetError(
                     f"{path} line {line_number}: expected a JSON object, got {type(row).__name__}"
@@ -79,10 +92,9 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path} line {exc.lineno}: invalid JSON ({exc.msg})") from None
+    with _open_text(path) as handle:
+        text = handle.read()
+    data = _parse_json(text, path, None, "Fix the file")
     if isinstance(data, dict):
         # {"data": [...]} and similar single-key wrappers
         lists = [value for value in data.values() if isinstance(value, list)]
@@ -98,9 +110,74 @@ def _json_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        for number, row in enumerate(csv.DictReader(handle), start=1):
+    with _open_text(path, newline="") as handle:
+        reader = csv.DictReader(_checked_lines(handle, path))
+        number = 0
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                line = reader.reader.line_num  # DictReader's own count lags a failed row
+                raise DatasetError(f"{path} line {line}: {exc}. Fix the line") from None
+            number += 1
             yield number, dict(row)
+
+
+def _open_text(path: Path, newline: str | None = None) -> TextIO:
+    # A byte that is not UTF-8 becomes a lone surrogate instead of failing the whole read, so
+    # the line it is on can be named (_check_utf8). A leading byte-order mark is dropped.
+    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline=newline)
+
+
+def _check_utf8(text: str, path: Path, line: int) -> None:
+    """Raise when ``text``, read from ``path`` from ``line`` on, holds a byte that is not UTF-8."""
+    found = _ESCAPED_BYTE.search(text)
+    if found is not None:
+        line += text.count("\n", 0, found.start())
+        raise DatasetError(
+            f"{path} line {line}: not UTF-8 text (byte 0x{ord(found.group()) - 0xDC00:02x}). "
+            "Save the file as UTF-8"
+        )
+
+
+def _checked_lines(lines: Iterable[str], path: Path) -> Iterator[str]:
+    for line_number, line in enumerate(lines, start=1):
+        _check_utf8(line, path, line_number)
+        yield line
+
+
+def _parse_json(text: str, path: Path, line: int | None, fix: str) -> Any:
+    """``text`` as JSON; any failure is a DatasetError naming ``path`` and the line.
+
+    :param line: the line of ``path`` that ``text`` is (JSON Lines), or None when
+        ``text`` is the whole file.
+    """
+    where = f"{path} line {line}" if line is not None else str(path)
+    _check_utf8(text, path, line or 1)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path} line {line or exc.lineno}: invalid JSON ({exc.msg}). {fix}") from None
+    except RecursionError:
+        raise DatasetError(f"{where}: JSON nested too deeply to read. {fix}") from None
+    except ValueError:  # json's only other error: an int of more digits than Python converts
+        raise DatasetError(f"{where}: a number of more than 4,300 digits. {fix}") from None
+    if _SURROGATE_ESCAPE.search(text) and _lone_surrogate(value):
+        raise DatasetError(
+            f"{where}: a \\u escape encodes half a character (a lone surrogate such as \\ud800), "
+            f"which is not text. {fix}"
+        )
+    return value
+
+
+def _lone_surrogate(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _datasets_rows(source: str) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -55,7 +55,12 @@ def load_model(
     import torch
     from transformers import AutoModelForCausalLM
 
-    options: dict[str, Any] = {"trust_remote_code": trust_remote_code, "dtype": torch.float32}
+    # safetensors only: a pickled checkpoint (pytorch_model.bin) can run code when loaded.
+    options: dict[str, Any] = {
+        "trust_remote_code": trust_remote_code,
+        "dtype": torch.float32,
+        "use_safetensors": True,
+    }
     if attn_implementation:
         options["attn_implementation"] = attn_implementation
     try:

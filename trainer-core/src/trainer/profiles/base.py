@@ -9,6 +9,7 @@ implement the three abstract methods, and register the class through the
 from __future__ import annotations
 
 import re
+import reprlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -144,12 +145,12 @@ def validate_messages(messages: Any) -> list[Message]:
     for index, message in enumerate(messages):
         if not isinstance(message, Mapping) or "role" not in message or "content" not in message:
             raise InvalidExampleError(
-                f"message {index} must be a dict with 'role' and 'content', got {message!r}"
+                f"message {index} must be a dict with 'role' and 'content', got {short_repr(message)}"
             )
         role, content = message["role"], message["content"]
         if role not in VALID_ROLES:
             raise InvalidExampleError(
-                f"message {index} has role {role!r}; use one of: {', '.join(VALID_ROLES)}"
+                f"message {index} has role {short_repr(role)}; use one of: {', '.join(VALID_ROLES)}"
             )
         if role == "system" and index != 0:
             raise InvalidExampleError(f"message {index} is a system turn; only the first message may be")
@@ -159,9 +160,29 @@ def validate_messages(messages: Any) -> list[Message]:
             )
     if messages[-1]["role"] != "assistant":
         raise InvalidExampleError(
-            f"the last message must be the assistant turn to train on, got role {messages[-1]['role']!r}"
+            "the last message must be the assistant turn to train on, got role "
+            f"{short_repr(messages[-1]['role'])}"
         )
     return messages
+
+
+def short_repr(value: Any) -> str:
+    """``repr(value)`` cut to about 60 characters, for quoting a row's value in an error.
+
+    Only the start of a huge or deeply nested value is looked at; an int of more
+    digits than Python converts to text is described instead.
+    """
+    try:
+        text = repr(value[:61]) if isinstance(value, str) else _SHORT_REPR.repr(value)
+    except ValueError:
+        where = "" if isinstance(value, int) else f"a {type(value).__name__} holding "
+        return f"<{where}an int of more than 4,300 digits>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxlist, _SHORT_REPR.maxdict = 3, 8, 8
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 80
 
 
 def check_stop_sequences(messages: list[Message], stop_sequences: list[str]) -> None:

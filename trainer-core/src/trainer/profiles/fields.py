@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trainer.profiles.base import InvalidExampleError, Message, validate_messages
+from trainer.profiles.base import InvalidExampleError, Message, short_repr, validate_messages
 
 PROMPT_FIELDS = ("prompt", "question", "instruction")
 INPUT_FIELD = "input"
@@ -33,7 +33,8 @@ ACCEPTED_FIELDS = (
     f"optionally {' / '.join(REASONING_FIELDS)}; or {MESSAGES_FIELD}"
 )
 
-_GSM8K_FINAL = re.compile(r"^\s*####\s*(.+?)\s*$")
+# "\s*(\S.*)" and not "\s*(.+?)\s*$": the lazy form takes quadratic time on a long run of spaces.
+_GSM8K_FINAL = re.compile(r"^\s*####\s*(\S.*)$")
 _CALCULATOR_NOTE = re.compile(r"<<[^<>]*>>")
 _BLANK_LINES = re.compile(r"\n\s*\n")
 
@@ -78,7 +79,7 @@ def read_example(example: Mapping[str, Any]) -> Example:
                 raise InvalidExampleError(f"field '{MESSAGES_FIELD}': {exc}") from None
             return Example(messages=checked)
         missing = "a user turn" if prompt is None else "a target"
-        present = ", ".join(sorted(map(str, example))) or "none"
+        present = ", ".join(sorted(map(_field_name, example))) or "none"
         raise InvalidExampleError(
             f"row lacks {missing} (fields present: {present}); accepted fields: {ACCEPTED_FIELDS}"
         )
@@ -132,14 +133,25 @@ def _first_text(example: Mapping[str, Any], names: tuple[str, ...]) -> str | Non
         if value is None or isinstance(value, bool):
             continue
         if isinstance(value, (int, float)):
-            return str(value)
+            try:
+                return str(value)
+            except ValueError:  # an int of more digits than Python converts to text
+                raise InvalidExampleError(
+                    f"field '{name}' holds a number of more than 4,300 digits; write it as text"
+                ) from None
         if isinstance(value, str) and value.strip():
             return value
         if not isinstance(value, str):
             raise InvalidExampleError(
-                f"field '{name}' must be text, got {type(value).__name__}: {value!r:.60}"
+                f"field '{name}' must be text, got {type(value).__name__}: {short_repr(value)}"
             )
     return None
+
+
+def _field_name(name: Any) -> str:
+    # A field name with a line break or a control character is quoted, so messages stay one line.
+    text = str(name)
+    return text if text.isprintable() else repr(text)
 
 
 def _reasoning_lines(example: Mapping[str, Any]) -> list[str]:
@@ -167,7 +179,7 @@ def _gsm8k_split(target: str) -> tuple[list[str], str] | None:
     if final is None:
         return None
     worked = [strip_calculator_notes(line).strip() for line in lines[:-1]]
-    return [line for line in worked if line], final.group(1)
+    return [line for line in worked if line], final.group(1).strip()
 
 
 def _plain_messages(messages: Any) -> Any:
