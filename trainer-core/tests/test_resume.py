@@ -117,3 +117,20 @@ def test_resume_and_overwrite_together_are_refused(run_trainer):
     result = run_trainer(*RUN, "--output-dir", "out", "--resume", "--overwrite")
     assert result.returncode == 2
     assert "--overwrite and --resume" in result.stderr
+
+
+def test_first_signal_asks_to_stop_and_a_second_stops_at_once():
+    import os
+    import signal
+
+    from trainer.core.interrupt import StopRequest, stop_on_signals
+
+    request = StopRequest()
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt, match="second SIGINT"):
+        with stop_on_signals(request):
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert request.signum == signal.SIGTERM and request.name == "SIGTERM"
+            os.kill(os.getpid(), signal.SIGINT)
+            pytest.fail("the second signal should have stopped at once")
+    assert signal.getsignal(signal.SIGINT) is before  # handlers restored
