@@ -58,7 +58,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy over trainer-core's source."""
-    session.install("mypy", "pluggy", "click", "PyYAML", "types-PyYAML")
+    session.install("mypy", "pluggy", "click", "PyYAML", "types-PyYAML", "pytest")
     session.run(
         "mypy", "--config-file", "trainer-core/pyproject.toml", "trainer-core/src"
     )

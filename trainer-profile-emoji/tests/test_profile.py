@@ -12,6 +12,7 @@ from trainer import plugins
 from trainer.errors import TrainerError
 from trainer.profiles import InvalidExampleError, get_profile, installed_profiles
 from trainer.profiles.fields import ACCEPTED_FIELDS
+from trainer.testing import ProfileConformance
 
 from trainer_profile_emoji import (
     THINKING_INSTRUCTION,
@@ -318,3 +319,13 @@ def test_original_import_path_still_works():
 
     assert FromOldPath is EmojiThinkProfile
     assert isinstance(get_profile("emoji_think"), FromOldPath)
+
+
+class TestEmojiThinkConformance(ProfileConformance):
+    """The conformance suite every profile package runs."""
+
+    profile_name = "emoji_think"
+    distribution = "trainer-profile-emoji"
+    sample_rows = [
+        {"question": "Ben has 3 apples and buys 4 more. How many now?", "steps": ["3 + 4 = 7"], "answer": "7"}
+    ]

@@ -12,6 +12,7 @@ from trainer import plugins
 from trainer.errors import TrainerError
 from trainer.profiles import InvalidExampleError, get_profile, installed_profiles
 from trainer.profiles.fields import ACCEPTED_FIELDS
+from trainer.testing import ProfileConformance
 
 from trainer_profile_regime3 import REASONING_INSTRUCTION, Regime3Profile
 
@@ -335,3 +336,13 @@ def test_original_import_path_still_works():
 
     assert FromOldPath is Regime3Profile
     assert isinstance(get_profile("regime3"), FromOldPath)
+
+
+class TestRegime3Conformance(ProfileConformance):
+    """The conformance suite every profile package runs."""
+
+    profile_name = "regime3"
+    distribution = "trainer-profile-regime3"
+    sample_rows = [
+        {"question": "Ben has 3 apples and buys 4 more. How many now?", "steps": ["3 + 4 = 7"], "answer": "7"}
+    ]

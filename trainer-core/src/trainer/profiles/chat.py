@@ -33,6 +33,11 @@ class ChatProfile(DataProfile):
         """The base prompt, unchanged."""
         return base_prompt
 
+    def expected_answer(self, example: Mapping[str, Any]) -> str | None:
+        """The target exactly as the row gives it (``None`` for ``messages`` rows)."""
+        parsed = read_example(example)
+        return None if parsed.messages is not None else parsed.target
+
     def check_answer(self, text: str, expected: str) -> bool:
         """Exact match of the stripped texts."""
         return text.strip() == expected.strip()

@@ -1,0 +1,189 @@
+"""The conformance suite every profile package runs (needs pytest).
+
+A profile package's whole test file can be::
+
+    from trainer.testing import ProfileConformance
+
+    class TestShout(ProfileConformance):
+        profile_name = "shout"
+        distribution = "trainer-profile-shout"
+        sample_rows = [{"question": "Capital of France?", "answer": "Paris"}]
+
+Each check is also a plain function (``check_*``) that raises ``AssertionError``
+with a message saying what is wrong, so it can be used outside pytest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import pytest
+
+from trainer.profiles import get_profile, installed_profiles
+from trainer.profiles.base import VALID_ROLES, DataProfile, InvalidExampleError
+from trainer.profiles.fields import MESSAGES_FIELD
+
+BUILTIN_ROWS: list[dict[str, Any]] = [
+    {"prompt": "What is 2 + 3?", "response": "5"},
+    {"question": "What is the capital of France?", "answer": "Paris"},
+    {"instruction": "Add the numbers.", "input": "4 and 9", "output": "13"},
+    {
+        "question": "Janet has 16 eggs and eats 3. How many are left?",
+        "answer": "Janet has 16 - 3 = <<16-3=13>>13 eggs left.\n#### 13",
+    },
+    {
+        "question": "Sam reads 4 pages a day for 3 days. How many pages?",
+        "reasoning": ["3 * 4 = 12"],
+        "answer": "12",
+    },
+    {
+        MESSAGES_FIELD: [
+            {"role": "user", "content": "Say hello."},
+            {"role": "assistant", "content": "Hello."},
+        ]
+    },
+]
+"""The common layouts: prompt/response, question/answer, instruction + input, GSM8K, reasoning, messages."""
+
+ROW_WITHOUT_FIELDS: dict[str, Any] = {"unrelated": "a row no profile can read"}
+
+
+def check_registered(profile_name: str, distribution: str | None = None) -> None:
+    """The profile is installed through an entry point, under ``profile_name``."""
+    profiles = installed_profiles()
+    assert profile_name in profiles, (
+        f"profile '{profile_name}' is not registered (installed: {', '.join(sorted(profiles))}); "
+        "is the package installed and its trainer.plugins entry point declared?"
+    )
+    plugin = profiles[profile_name].plugin
+    assert plugin.status == "loaded", f"plugin {plugin.label} is {plugin.status}: {plugin.error}"
+    if distribution is not None:
+        assert plugin.distribution == distribution, (
+            f"profile '{profile_name}' comes from {plugin.distribution}, expected {distribution}"
+        )
+
+
+def check_messages(profile: DataProfile, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Messages are role/content dicts with string content, in a valid order, ending with the assistant."""
+    for row in rows:
+        messages = profile.prepare_messages(row)
+        assert isinstance(messages, list) and messages, (
+            f"{row!r}: expected a non-empty list, got {messages!r}"
+        )
+        for index, message in enumerate(messages):
+            assert isinstance(message, dict) and set(message) >= {"role", "content"}, (
+                f"{row!r}: message {index} is not a role/content dict: {message!r}"
+            )
+            assert message["role"] in VALID_ROLES, f"{row!r}: message {index} has role {message['role']!r}"
+            assert isinstance(message["content"], str), f"{row!r}: message {index} content is not a string"
+            assert message["role"] != "system" or index == 0, f"{row!r}: system turn at position {index}"
+        turns = [message["role"] for message in messages if message["role"] != "system"]
+        assert turns and turns[0] == "user", f"{row!r}: the conversation must open with a user turn: {turns}"
+        assert turns[-1] == "assistant", f"{row!r}: the last turn must be the assistant's: {turns}"
+        for first, second in zip(turns, turns[1:], strict=False):
+            assert first != second, f"{row!r}: two {first} turns in a row: {turns}"
+
+
+def check_deterministic(profile: DataProfile, rows: Sequence[Mapping[str, Any]]) -> None:
+    """The same row always renders the same messages."""
+    for row in rows:
+        assert profile.prepare_messages(row) == profile.prepare_messages(row), f"{row!r}: output changes"
+
+
+def check_system_prompt(profile: DataProfile) -> None:
+    """``format_system_prompt`` keeps the base prompt."""
+    base = "You are a careful assistant."
+    formatted = profile.format_system_prompt(base)
+    assert isinstance(formatted, str) and base in formatted, (
+        f"format_system_prompt dropped the base prompt: {formatted!r}"
+    )
+
+
+def check_stop_sequences(profile: DataProfile, rows: Sequence[Mapping[str, Any]]) -> None:
+    """No stop sequence occurs inside a rendered assistant turn: generation would stop there."""
+    stops = profile.get_stop_sequences()
+    assert isinstance(stops, list) and all(isinstance(s, str) and s for s in stops), (
+        f"get_stop_sequences must return a list of non-empty strings, got {stops!r}"
+    )
+    for row in rows:
+        for message in profile.prepare_messages(row):
+            if message["role"] == "assistant":
+                inside = [stop for stop in stops if stop in message["content"]]
+                assert not inside, f"{row!r}: the target contains stop sequence(s) {inside}"
+
+
+def check_answer_parser(profile: DataProfile, rows: Sequence[Mapping[str, Any]]) -> None:
+    """The profile's parser recovers the expected answer from the profile's own target."""
+    for row in rows:
+        expected = profile.expected_answer(row)
+        if expected is None:
+            continue
+        target = profile.prepare_messages(row)[-1]["content"]
+        assert profile.parse_answer(target) is not None, (
+            f"{row!r}: parse_answer found no answer in {target!r}"
+        )
+        assert profile.check_answer(target, expected), (
+            f"{row!r}: check_answer({target!r}, {expected!r}) is False for the profile's own target"
+        )
+
+
+def check_missing_fields(profile: DataProfile, row: Mapping[str, Any] = ROW_WITHOUT_FIELDS) -> None:
+    """A row without the needed fields raises InvalidExampleError, not KeyError or another error."""
+    try:
+        profile.prepare_messages(row)
+    except InvalidExampleError:
+        return
+    except Exception as exc:  # what the check is about
+        raise AssertionError(
+            f"{row!r} raised {type(exc).__name__}: {exc}; raise trainer.profiles.InvalidExampleError"
+        ) from exc
+    raise AssertionError(f"{row!r} has none of the needed fields, yet rendered without InvalidExampleError")
+
+
+class ProfileConformance:
+    """Subclass in a profile package's tests; set ``profile_name`` (and the rest as needed)."""
+
+    profile_name: ClassVar[str] = ""
+    """The name the profile registers under."""
+    distribution: ClassVar[str | None] = None
+    """The distribution that must provide it (e.g. ``trainer-profile-shout``); None skips that check."""
+    sample_rows: ClassVar[list[dict[str, Any]]] = []
+    """The author's own rows, checked with the built-in ones."""
+    options: ClassVar[dict[str, Any]] = {}
+    """``profile.options`` to build the profile with."""
+    builtin_rows: ClassVar[list[dict[str, Any]]] = BUILTIN_ROWS
+    """The common layouts; override to narrow them for a profile that accepts fewer."""
+
+    @pytest.fixture
+    def profile(self) -> DataProfile:
+        """The installed profile, as ``trainer run`` would build it."""
+        return get_profile(self.profile_name, self.options)
+
+    @pytest.fixture
+    def rows(self) -> list[dict[str, Any]]:
+        """Built-in rows, then the author's."""
+        return [*self.builtin_rows, *self.sample_rows]
+
+    def test_registered_through_an_entry_point(self) -> None:
+        check_registered(self.profile_name, self.distribution)
+
+    def test_messages_are_well_formed(self, profile: DataProfile, rows: list[dict[str, Any]]) -> None:
+        check_messages(profile, rows)
+
+    def test_output_is_deterministic(self, profile: DataProfile, rows: list[dict[str, Any]]) -> None:
+        check_deterministic(profile, rows)
+
+    def test_system_prompt_keeps_the_base_prompt(self, profile: DataProfile) -> None:
+        check_system_prompt(profile)
+
+    def test_no_stop_sequence_inside_a_target(self, profile: DataProfile, rows: list[dict[str, Any]]) -> None:
+        check_stop_sequences(profile, rows)
+
+    def test_answer_parser_recovers_the_expected_answer(
+        self, profile: DataProfile, rows: list[dict[str, Any]]
+    ) -> None:
+        check_answer_parser(profile, rows)
+
+    def test_missing_fields_raise_invalid_example_error(self, profile: DataProfile) -> None:
+        check_missing_fields(profile)
