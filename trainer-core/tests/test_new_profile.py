@@ -1,0 +1,79 @@
+"""`trainer new-profile`: generate, install, run its own tests, list it, preview with it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_generated_package_installs_passes_its_tests_and_previews(run_trainer, tmp_path: Path, gsm8k):
+    created = run_trainer("new-profile", "acme_steps", "--dir", "gen")
+    assert created.returncode == 0, created.stderr
+    package = tmp_path / "gen" / "trainer-profile-acme-steps"
+    assert (package / "pyproject.toml").is_file()
+
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(package),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINER_")}
+    env["PYTHONPATH"] = str(target)
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(package / "tests")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "8 passed" in tests.stdout
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "trainer", "profiles"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert "acme_steps" in listed.stdout and "trainer-profile-acme-steps" in listed.stdout
+    preview = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trainer",
+            "preview",
+            "--profile",
+            "acme_steps",
+            "--dataset",
+            str(gsm8k),
+            "-n",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert preview.returncode == 0, preview.stderr
+    assert "Final: 18" in preview.stdout
+
+
+def test_bad_names_and_existing_targets_are_one_line_errors(run_trainer, tmp_path: Path):
+    bad = run_trainer("new-profile", "Bad-Name")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "'Bad-Name' is not valid" in bad.stderr
+    assert run_trainer("new-profile", "acme").returncode == 0
+    again = run_trainer("new-profile", "acme")
+    assert again.returncode == 2 and "already exists" in again.stderr
