@@ -58,7 +58,9 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy over trainer-core's source."""
-    session.install("mypy", "pluggy", "click", "PyYAML", "types-PyYAML", "pytest")
+    session.install(
+        "mypy", "pluggy", "click", "PyYAML", "types-PyYAML", "pytest", "packaging"
+    )
     session.run(
         "mypy", "--config-file", "trainer-core/pyproject.toml", "trainer-core/src"
     )

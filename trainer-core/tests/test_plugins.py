@@ -176,3 +176,16 @@ def test_version_lists_plugin_distributions_without_importing_them(run_trainer, 
     assert "trainer-test-marker 0.0.1 (plugins: marker)" in result.stdout
     assert "trainer-test-broken 0.0.1" in result.stdout
     assert not marker.exists()
+
+
+def test_plugin_built_for_another_core_is_not_imported(run_trainer, tmp_path: Path):
+    marker = tmp_path / "imported"
+    env = {"TRAINER_TEST_IMPORT_MARKER": str(marker)}
+    table = plugin_table(run_trainer("plugins", "--json", plugins=["oldcore"], env=env))
+    error = table["oldcore"]["error"]
+    assert table["oldcore"]["status"] == "failed"
+    assert "built for trainer-core<10,>=9.0" in error and "trainer-core 0." in error
+    assert "trainer-test-oldcore" in error
+    assert not marker.exists()
+    profiles = run_trainer("profiles", plugins=["oldcore"])
+    assert profiles.returncode == 0 and "trainer-test-oldcore" in profiles.stderr

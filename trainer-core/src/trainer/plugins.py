@@ -135,6 +135,10 @@ class Plugins:
             self.raise_for_failures()
 
     def _load_one(self, entry_point: EntryPoint, info: PluginInfo) -> None:
+        mismatch = _core_mismatch(entry_point)
+        if mismatch:
+            self._fail(info, mismatch)  # not imported: code written for another core could do anything
+            return
         try:
             plugin = entry_point.load()
         except Exception as exc:  # any import-time error is the plugin's, not ours
@@ -262,6 +266,36 @@ def _describe(entry_point: EntryPoint) -> PluginInfo:
         distribution=dist.name if dist is not None else None,
         version=dist.version if dist is not None else None,
     )
+
+
+def _core_mismatch(entry_point: EntryPoint) -> str | None:
+    """Why the plugin's distribution cannot work with the installed trainer-core, if it cannot.
+
+    A distribution states the trainer-core versions it was built for in its
+    dependencies; pip normally enforces that, but ``--no-deps`` installs and
+    hand-copied packages do not.
+    """
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from trainer import __version__
+
+    dist = getattr(entry_point, "dist", None)
+    if dist is None or _normalize(dist.name) == CORE_DISTRIBUTION:
+        return None
+    for line in dist.requires or []:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if _normalize(requirement.name) != CORE_DISTRIBUTION or requirement.marker is not None:
+            continue
+        if not requirement.specifier.contains(__version__, prereleases=True):
+            return (
+                f"built for trainer-core{requirement.specifier}, but trainer-core {__version__} is "
+                f"installed. Install a {dist.name} release made for trainer-core {__version__}, or "
+                f"pip install 'trainer-core{requirement.specifier}'"
+            )
+    return None
 
 
 def _builtin_first(entry_point: EntryPoint) -> tuple[bool, str, str]:
