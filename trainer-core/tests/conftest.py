@@ -32,6 +32,33 @@ class Result:
     stderr: str
 
 
+def install_into(target: Path, package: Path) -> None:
+    """pip-install ``package`` into the folder ``target`` (no dependencies, no download)."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(package),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def pip_install_into():
+    """:func:`install_into`, for tests that install a package they generate."""
+    return install_into
+
+
 @pytest.fixture(scope="session")
 def installed_plugins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Each fake plugin package under tests/fixtures/plugins, pip-installed into its own folder.
@@ -43,23 +70,7 @@ def installed_plugins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
     targets = {}
     for package in sorted(p for p in FIXTURE_PLUGINS.iterdir() if (p / "pyproject.toml").exists()):
         target = root / package.name
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-deps",
-                "--no-build-isolation",
-                "--no-index",
-                "--target",
-                str(target),
-                str(package),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        install_into(target, package)
         targets[package.name] = target
     return targets
 

@@ -8,30 +8,16 @@ import sys
 from pathlib import Path
 
 
-def test_generated_package_installs_passes_its_tests_and_previews(run_trainer, tmp_path: Path, gsm8k):
+def test_generated_package_installs_passes_its_tests_and_previews(
+    run_trainer, pip_install_into, tmp_path: Path, gsm8k
+):
     created = run_trainer("new-profile", "acme_steps", "--dir", "gen")
     assert created.returncode == 0, created.stderr
     package = tmp_path / "gen" / "trainer-profile-acme-steps"
     assert (package / "pyproject.toml").is_file()
 
     target = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--target",
-            str(target),
-            str(package),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    pip_install_into(target, package)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINER_")}
     env["PYTHONPATH"] = str(target)
     tests = subprocess.run(
