@@ -15,6 +15,7 @@ from trainer.profiles.fields import ACCEPTED_FIELDS
 from trainer.testing import ProfileConformance
 
 from trainer_profile_emoji import (
+    MARKER_INSTRUCTION,
     THINKING_INSTRUCTION,
     THINKING_MARKER,
     EmojiThinkProfile,
@@ -329,3 +330,29 @@ class TestEmojiThinkConformance(ProfileConformance):
     sample_rows = [
         {"question": "Ben has 3 apples and buys 4 more. How many now?", "steps": ["3 + 4 = 7"], "answer": "7"}
     ]
+
+
+# -- following another profile (``a+emoji_think``) ---------------------------------------
+
+
+def test_following_opens_the_last_assistant_turn_with_the_marker_once(profile):
+    row = {"question": "Q?", "answer": "6"}
+    built = [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "Step 1: add\n\nAnswer: 6"}]
+    marked = profile.transform_messages(built, row)
+    assert marked[-1]["content"] == f"{THINKING_MARKER}\nStep 1: add\nAnswer: 6"
+    assert profile.transform_messages(marked, row) == marked
+
+
+def test_restore_text_removes_the_marker_line_and_rejects_text_without_it(profile):
+    assert profile.restore_text(f"  {THINKING_MARKER}\nStep 1: add\nAnswer: 6") == "Step 1: add\nAnswer: 6"
+    assert profile.restore_text("Step 1: add\nAnswer: 6") is None
+
+
+def test_following_adds_only_the_marker_instruction(profile):
+    assert profile.transform_system_prompt("Base.") == f"Base.\n\n{MARKER_INSTRUCTION}"
+    assert "The answer is" not in MARKER_INSTRUCTION
+
+
+def test_reasoning_rows_suit_it_best(profile):
+    assert profile.rate_example({"question": "Q?", "reasoning": "add", "answer": "6"}) == 1.0
+    assert profile.rate_example({"prompt": "Hi", "response": "Hello"}) == 0.0

@@ -14,7 +14,7 @@ from trainer.profiles import InvalidExampleError, get_profile, installed_profile
 from trainer.profiles.fields import ACCEPTED_FIELDS
 from trainer.testing import ProfileConformance
 
-from trainer_profile_regime3 import REASONING_INSTRUCTION, Regime3Profile
+from trainer_profile_regime3 import REASONING_INSTRUCTION, STEP_INSTRUCTION, Regime3Profile
 
 # The shared GSM8K test split sits beside the repository; it is read, never copied.
 GSM8K_TEST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "gsm8k" / "test.jsonl"
@@ -346,3 +346,35 @@ class TestRegime3Conformance(ProfileConformance):
     sample_rows = [
         {"question": "Ben has 3 apples and buys 4 more. How many now?", "steps": ["3 + 4 = 7"], "answer": "7"}
     ]
+
+
+# -- following another profile (``a+regime3``) ------------------------------------------
+
+
+def test_following_numbers_the_rows_reasoning_lines_and_leaves_the_rest(profile):
+    row = {"question": "Q?", "reasoning": ["Step 1: add", "multiply"], "answer": "6"}
+    built = [
+        {"role": "user", "content": "Q?"},
+        {"role": "assistant", "content": "MARK\nadd\nmultiply\n\nEnd: 6"},
+    ]
+    assert (
+        profile.transform_messages(built, row)[-1]["content"] == "MARK\nStep 1: add\nStep 2: multiply\nEnd: 6"
+    )
+
+
+def test_restore_text_removes_step_labels_and_rejects_misnumbered_ones(profile):
+    assert (
+        profile.restore_text("MARK\nStep 1: add\nStep 2: multiply\nEnd: 6") == "MARK\nadd\nmultiply\nEnd: 6"
+    )
+    assert profile.restore_text("Step 1: add\nStep 3: multiply") is None
+    assert profile.restore_text("no steps") == "no steps"
+
+
+def test_following_adds_only_the_step_instruction(profile):
+    assert profile.transform_system_prompt("Base.") == f"Base.\n\n{STEP_INSTRUCTION}"
+    assert profile.transform_system_prompt("") == STEP_INSTRUCTION
+
+
+def test_reasoning_rows_suit_it_best(profile, gsm8k_rows):
+    assert profile.rate_example(gsm8k_rows[0]) == 1.0
+    assert profile.rate_example({"prompt": "Hi", "response": "Hello"}) == 0.0

@@ -11,8 +11,11 @@ Every hook receives a ``register`` callback and calls it once per thing it
 contributes. An implementation may accept fewer arguments than its spec: new
 arguments can be added to a spec without breaking existing plugins.
 
-``PLUGIN_API_VERSION`` changes its major number only when a hook loses an
-argument or changes meaning; adding hooks or arguments raises the minor number.
+``PLUGIN_API_VERSION`` covers these hooks and the classes plugins register
+(:class:`trainer.profiles.base.DataProfile`). It changes its major number only
+when a hook loses an argument or something changes meaning; adding hooks,
+arguments or optional methods raises the minor number (1.1 added the optional
+``DataProfile`` methods for composition and ``trainer suggest-profile``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 import pluggy
 
 PROJECT_NAME = "trainer"
-PLUGIN_API_VERSION = "1.0"
+PLUGIN_API_VERSION = "1.1"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)

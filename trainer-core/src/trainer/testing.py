@@ -20,8 +20,10 @@ from typing import Any, ClassVar
 
 import pytest
 
+from trainer.errors import TrainerError
 from trainer.profiles import get_profile, installed_profiles
 from trainer.profiles.base import VALID_ROLES, DataProfile, InvalidExampleError
+from trainer.profiles.compose import SEPARATOR, compose, split_name
 from trainer.profiles.fields import MESSAGES_FIELD
 
 BUILTIN_ROWS: list[dict[str, Any]] = [
@@ -50,7 +52,14 @@ ROW_WITHOUT_FIELDS: dict[str, Any] = {"unrelated": "a row no profile can read"}
 
 
 def check_registered(profile_name: str, distribution: str | None = None) -> None:
-    """The profile is installed through an entry point, under ``profile_name``."""
+    """The profile is installed through an entry point, under ``profile_name``.
+
+    For a composition (``a+b``) each part must be; ``distribution`` then does not apply.
+    """
+    if SEPARATOR in profile_name:
+        for part in split_name(profile_name):
+            check_registered(part)
+        return
     profiles = installed_profiles()
     assert profile_name in profiles, (
         f"profile '{profile_name}' is not registered (installed: {', '.join(sorted(profiles))}); "
@@ -141,6 +150,24 @@ def check_missing_fields(profile: DataProfile, row: Mapping[str, Any] = ROW_WITH
     raise AssertionError(f"{row!r} has none of the needed fields, yet rendered without InvalidExampleError")
 
 
+def check_follows(profile: DataProfile, rows: Sequence[Mapping[str, Any]]) -> None:
+    """A profile that can follow another keeps the earlier one's answer readable.
+
+    It is composed after the core's ``chat`` profile, and the composition must
+    pass the message, stop-sequence and answer checks: ``restore_text`` has to
+    undo what ``transform_messages`` did. A profile that cannot follow passes.
+    """
+    if not profile.can_follow():
+        return
+    try:
+        composed = compose([get_profile("chat"), profile])
+    except TrainerError as exc:
+        raise AssertionError(f"'{profile.name}' cannot follow 'chat': {exc}") from exc
+    check_messages(composed, rows)
+    check_stop_sequences(composed, rows)
+    check_answer_parser(composed, rows)
+
+
 class ProfileConformance:
     """Subclass in a profile package's tests; set ``profile_name`` (and the rest as needed)."""
 
@@ -187,3 +214,6 @@ class ProfileConformance:
 
     def test_missing_fields_raise_invalid_example_error(self, profile: DataProfile) -> None:
         check_missing_fields(profile)
+
+    def test_follows_another_profile(self, profile: DataProfile, rows: list[dict[str, Any]]) -> None:
+        check_follows(profile, rows)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from trainer_profile_emoji.profile import (
     ANSWER_PREFIX,
+    MARKER_INSTRUCTION,
     STOP_SEQUENCES,
     THINKING_INSTRUCTION,
     THINKING_MARKER,
@@ -16,6 +17,7 @@ from trainer_profile_emoji.profile import (
 
 __all__ = [
     "ANSWER_PREFIX",
+    "MARKER_INSTRUCTION",
     "STOP_SEQUENCES",
     "THINKING_INSTRUCTION",
     "THINKING_MARKER",

@@ -37,6 +37,12 @@ THINKING_INSTRUCTION = (
 )
 """Appended to the run's base system prompt."""
 
+MARKER_INSTRUCTION = (
+    f"Start your reply with {THINKING_MARKER} on a line of its own. "
+    "Do not use <think> tags and do not leave blank lines."
+)
+"""Added to the system prompt when ``emoji_think`` follows another profile (``a+emoji_think``)."""
+
 _ANSWER_LINE = re.compile(rf"^{re.escape(ANSWER_PREFIX.strip())}\s+(.+)$", re.IGNORECASE)
 
 
@@ -48,6 +54,7 @@ class EmojiThinkProfile(DataProfile):
     description = f"Thinking-emoji marker, reasoning lines, then '{ANSWER_PREFIX}X'"
     # The model must think after the emoji marker, not inside think tags.
     penalized_strings = ("<think>", "</think>")
+    suits = "reasoning data (GSM8K worked lines or a reasoning field) with a short final answer"
 
     def prepare_messages(self, example: Mapping[str, Any]) -> list[Message]:
         """Render a row as a user turn and a marker-reasoning-answer assistant turn.
@@ -70,6 +77,37 @@ class EmojiThinkProfile(DataProfile):
             ]
         check_stop_sequences(messages, self.get_stop_sequences())
         return messages
+
+    def transform_messages(self, messages: list[Message], example: Mapping[str, Any]) -> list[Message]:
+        """After another profile: open the last assistant turn with the thinking marker.
+
+        Rows with ``messages`` keep their conversation, as when ``emoji_think``
+        comes first; in both cases blank lines inside assistant turns are collapsed.
+        """
+        messages = collapse_assistant_blank_lines(messages)
+        if read_example(example).messages is not None:
+            return messages
+        last = messages[-1]
+        if not last["content"].startswith(THINKING_MARKER):
+            last["content"] = f"{THINKING_MARKER}\n{last['content']}"
+        return messages
+
+    def transform_system_prompt(self, system_prompt: str) -> str:
+        """The prompt, then the instruction to open the reply with the marker."""
+        base = system_prompt.strip()
+        return f"{base}\n\n{MARKER_INSTRUCTION}" if base else MARKER_INSTRUCTION
+
+    def restore_text(self, text: str) -> str | None:
+        """The text without its opening marker line; ``None`` when it does not open with the marker."""
+        stripped = text.strip()
+        if not stripped.startswith(THINKING_MARKER):
+            return None
+        return stripped.removeprefix(THINKING_MARKER).lstrip()
+
+    def rate_example(self, example: Mapping[str, Any]) -> float:
+        """1.0 for a row with reasoning lines and a one-line answer; 0.0 otherwise."""
+        parsed = read_example(example)
+        return 1.0 if parsed.reasoning and "\n" not in parsed.answer.strip() else 0.0
 
     def get_stop_sequences(self) -> list[str]:
         """A blank line, or the start of a think tag."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 from trainer_profile_regime3.profile import (
     ANSWER_PREFIX,
     REASONING_INSTRUCTION,
+    STEP_INSTRUCTION,
     STOP_SEQUENCES,
     Regime3Profile,
 )
 
-__all__ = ["ANSWER_PREFIX", "REASONING_INSTRUCTION", "STOP_SEQUENCES", "Regime3Profile"]
+__all__ = ["ANSWER_PREFIX", "REASONING_INSTRUCTION", "STEP_INSTRUCTION", "STOP_SEQUENCES", "Regime3Profile"]

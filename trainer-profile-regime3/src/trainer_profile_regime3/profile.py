@@ -33,6 +33,9 @@ REASONING_INSTRUCTION = (
 )
 """Appended to the run's base system prompt."""
 
+STEP_INSTRUCTION = "Write each reasoning step on a line of its own as 'Step 1: ...', 'Step 2: ...' and so on."
+"""Added to the system prompt when ``regime3`` follows another profile (``a+regime3``)."""
+
 _STEP_LINE = re.compile(r"^Step\s+(\d+)\s*:\s*(.*)$", re.IGNORECASE)
 _ANSWER_LINE = re.compile(rf"^{re.escape(ANSWER_PREFIX.strip())}\s*(.+)$", re.IGNORECASE)
 
@@ -42,6 +45,7 @@ class Regime3Profile(DataProfile):
 
     name = "regime3"
     description = f"Numbered 'Step N: ...' reasoning lines, then '{ANSWER_PREFIX}X'"
+    suits = "reasoning data (GSM8K worked lines or a reasoning field) with a short final answer"
 
     def prepare_messages(self, example: Mapping[str, Any]) -> list[Message]:
         """Render a row as a user turn and a steps-then-answer assistant turn.
@@ -67,6 +71,52 @@ class Regime3Profile(DataProfile):
             ]
         check_stop_sequences(messages, self.get_stop_sequences())
         return messages
+
+    def transform_messages(self, messages: list[Message], example: Mapping[str, Any]) -> list[Message]:
+        """After another profile: number the row's reasoning lines in the last assistant turn.
+
+        Each line of the turn that is the row's next reasoning step (with or
+        without a 'Step N:' label) becomes 'Step N: ...'; other lines, such as an
+        answer line or a marker, stay as they are. Rows with ``messages`` keep
+        their conversation, as when ``regime3`` comes first; in both cases blank
+        lines inside assistant turns are collapsed.
+        """
+        messages = collapse_assistant_blank_lines(messages)
+        parsed = read_example(example)
+        if parsed.messages is not None:
+            return messages
+        steps = [step for step in map(_without_step_label, parsed.reasoning) if step]
+        lines, number = [], 0
+        for line in messages[-1]["content"].split("\n"):
+            if number < len(steps) and _without_step_label(line.strip()) == steps[number]:
+                number += 1
+                line = f"Step {number}: {steps[number - 1]}"
+            lines.append(line)
+        messages[-1]["content"] = "\n".join(lines)
+        return messages
+
+    def transform_system_prompt(self, system_prompt: str) -> str:
+        """The prompt, then the instruction to number the reasoning steps."""
+        base = system_prompt.strip()
+        return f"{base}\n\n{STEP_INSTRUCTION}" if base else STEP_INSTRUCTION
+
+    def restore_text(self, text: str) -> str | None:
+        """The text with its 'Step N:' labels removed.
+
+        :return: ``None`` when the labelled lines are not numbered 1, 2, 3...
+        """
+        lines = text.split("\n")
+        labels = [step for line in lines if (step := _STEP_LINE.match(line.strip()))]
+        if [int(step.group(1)) for step in labels] != list(range(1, len(labels) + 1)):
+            return None
+        return "\n".join(
+            _without_step_label(line.strip()) if _STEP_LINE.match(line.strip()) else line for line in lines
+        )
+
+    def rate_example(self, example: Mapping[str, Any]) -> float:
+        """1.0 for a row with reasoning lines and a one-line answer; 0.0 otherwise."""
+        parsed = read_example(example)
+        return 1.0 if parsed.reasoning and "\n" not in parsed.answer.strip() else 0.0
 
     def get_stop_sequences(self) -> list[str]:
         """The end of a reasoning tag, or a blank line."""

@@ -13,7 +13,7 @@ from trainer.config.loader import CLI_FLAGS
 OVERRIDE_FLAGS: dict[str, tuple[Any, str]] = {
     "dataset": (str, "Dataset file or directory."),
     "model": (str, "Model directory or hub id."),
-    "profile": (str, "Data profile name."),
+    "profile": (str, "Data profile name; join several with '+' to apply in turn (emoji_think+regime3)."),
     "batch_size": (int, "Per-device batch size."),
     "lr": (float, "Learning rate."),
     "epochs": (float, "Training epochs."),

@@ -233,13 +233,15 @@ class ProfileConfig:
     """The data profile: how rows become chat messages (see ``trainer profiles``)."""
 
     name: str = "chat"
-    """Name of an installed profile."""
+    """Name of an installed profile, or several joined with ``+`` to apply in turn (``a+b``)."""
     system_prompt: str = "You are a helpful assistant."
     """Base system prompt; the profile may adapt it."""
     stop_sequences: list[str] | None = None
     """Strings that end generation; None uses the profile's own."""
     options: dict[str, Any] = field(default_factory=dict)
-    """Keyword arguments for the profile's constructor; a profile rejects options it does not take."""
+    """Keyword arguments for the profile's constructor; a profile rejects options it does not take.
+
+    For a composition, keyed by profile name: ``{regime3: {...}}``."""
 
     def _problems(self) -> list[str]:
         return _found(

@@ -59,9 +59,26 @@ def list_profiles() -> list[ProfileEntry]:
 def get_profile(name: str, options: Mapping[str, Any] | None = None) -> DataProfile:
     """The installed profile called ``name``, built with ``options``.
 
-    :raises TrainerError: no installed profile has that name; the message lists
-        the installed ones and the package to install.
+    ``name`` may join several installed profiles with ``+`` (``emoji_think+regime3``):
+    the result applies them in turn, as :mod:`trainer.profiles.compose` describes,
+    and ``options`` is then keyed by profile name.
+
+    :raises TrainerError: no installed profile has that name (the message lists
+        the installed ones and the package to install), the options are
+        rejected, or a composition is incoherent.
     """
+    from trainer.profiles.compose import compose, split_name, split_options
+
+    parts = split_name(name)
+    if len(parts) == 1:
+        return _build_one(name, options)
+    per_part = split_options(name, parts, options)
+    return compose(
+        [_build_one(part, part_options) for part, part_options in zip(parts, per_part, strict=True)]
+    )
+
+
+def _build_one(name: str, options: Mapping[str, Any] | None) -> DataProfile:
     profiles = installed_profiles()
     entry = profiles.get(name)
     if entry is None:

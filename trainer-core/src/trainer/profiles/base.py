@@ -51,6 +51,13 @@ class DataProfile(ABC):
     - :meth:`parse_answer` — the answer found in generated text, or ``None`` when
       the text does not follow the profile's format.
     - :meth:`check_answer` — whether generated text answers correctly.
+    - ``suits`` and :meth:`rate_example` — what data the profile is made for,
+      used by ``trainer suggest-profile`` to rank profiles for a dataset.
+
+    Optional, for composition (``--profile a+b``; see :mod:`trainer.profiles.compose`):
+    a profile that implements :meth:`transform_messages` may follow another
+    one, and then also uses :meth:`transform_system_prompt` and
+    :meth:`restore_text`.
 
     Options from the run config's ``profile.options`` are passed to the
     constructor as keyword arguments; a profile that takes none rejects any.
@@ -59,6 +66,8 @@ class DataProfile(ABC):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     penalized_strings: ClassVar[tuple[str, ...]] = ()
+    suits: ClassVar[str] = ""
+    """One line on the data this profile is made for, shown by ``trainer suggest-profile``."""
 
     def __init__(self, **options: Any) -> None:
         if options:
@@ -110,6 +119,49 @@ class DataProfile(ABC):
         """
         found = self.parse_answer(text)
         return found is not None and answers_match(found, expected)
+
+    def rate_example(self, example: Mapping[str, Any]) -> float:
+        """How well a row the profile can render suits it, from 0.0 to 1.0.
+
+        ``trainer suggest-profile`` ranks profiles first by how many sample rows
+        they render, then by the mean of this rating. The default, 0.0, states no
+        preference.
+        """
+        return 0.0
+
+    def transform_messages(self, messages: list[Message], example: Mapping[str, Any]) -> list[Message]:
+        """Adapt the messages an earlier profile built, when this one follows it (``a+b``).
+
+        :param messages: what the profiles before this one made of the row.
+        :param example: the row itself, for the parts the messages no longer show.
+        :return: the new messages; the earlier profile's answer must stay readable
+            once :meth:`restore_text` has undone the change.
+        :raises InvalidExampleError: the row cannot be transformed.
+
+        The default cannot transform, so such a profile may only come first.
+        """
+        raise NotImplementedError(f"profile '{self.name}' does not implement transform_messages")
+
+    def transform_system_prompt(self, system_prompt: str) -> str:
+        """The system prompt when this profile follows another: add the instruction for its change.
+
+        The default returns the prompt unchanged.
+        """
+        return system_prompt
+
+    def restore_text(self, text: str) -> str | None:
+        """Undo :meth:`transform_messages` on generated text, for the earlier profile's parser.
+
+        :return: the text as the earlier profile would have written it, or ``None``
+            when the text does not follow this profile's change. The default
+            returns the text unchanged.
+        """
+        return text
+
+    @classmethod
+    def can_follow(cls) -> bool:
+        """Whether the profile implements :meth:`transform_messages`, so may follow another."""
+        return cls.transform_messages is not DataProfile.transform_messages
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} profile {self.name!r}>"

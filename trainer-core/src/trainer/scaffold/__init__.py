@@ -54,6 +54,11 @@ class {cls}(DataProfile):
 
     name = "{name}"
     description = "Reasoning lines, then 'Final: X'"
+    suits = "rows with reasoning (GSM8K worked lines or a reasoning field) and a short answer"
+
+    def rate_example(self, example: Mapping[str, Any]) -> float:
+        """For ``trainer suggest-profile``: 1.0 when the row has reasoning lines."""
+        return 1.0 if read_example(example).reasoning else 0.0
 
     def prepare_messages(self, example: Mapping[str, Any]) -> list[Message]:
         """A user turn and an assistant turn: reasoning lines, then 'Final: X'."""

@@ -1,0 +1,229 @@
+"""Composed profiles: ``--profile a+b+c``.
+
+A composition is a pipeline, read left to right:
+
+- **Messages.** The first profile builds the messages from the row
+  (``prepare_messages``); each later one transforms what the ones before it made
+  (``transform_messages(messages, row)``). Only profiles that implement
+  ``transform_messages`` may come after the first.
+- **System prompt.** The first profile formats the run's base prompt
+  (``format_system_prompt``); each later one adds the instruction for its own
+  change (``transform_system_prompt``).
+- **Stop sequences and penalized strings.** The union of every profile's, in
+  order, without repeats. None of them may occur in a rendered target.
+- **Answers.** The first profile owns the answer: its ``expected_answer`` gives
+  the reference, and its ``parse_answer`` / ``check_answer`` judge generated
+  text after the later profiles have undone their changes, last first
+  (``restore_text``). A later profile whose change is missing from the text
+  makes the answer unreadable (format not followed).
+
+A composition is checked when it is built: no profile twice, every profile after
+the first able to follow, and, on sample rows each profile renders alone, the
+combination renders, keeps stop sequences and penalized strings out of the
+target, and reads back its own answer. A failure is a :class:`TrainerError`
+naming the profiles and the conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from trainer.errors import TrainerError
+from trainer.profiles.base import (
+    DataProfile,
+    InvalidExampleError,
+    Message,
+    check_stop_sequences,
+    validate_messages,
+)
+
+SEPARATOR = "+"
+
+PROBE_ROWS: tuple[dict[str, Any], ...] = (
+    {
+        "question": "Janet has 16 eggs. She eats 3 and bakes with 4. How many are left?",
+        "answer": "She uses 3 + 4 = <<3+4=7>>7 eggs.\nShe has 16 - 7 = <<16-7=9>>9 eggs left.\n#### 9",
+    },
+    {
+        "question": "Sam reads 4 pages a day for 3 days. How many pages?",
+        "reasoning": ["3 * 4 = 12"],
+        "answer": "12",
+    },
+    {"question": "What is the capital of France?", "answer": "Paris"},
+)
+"""Rows a composition is tried on when it is built: GSM8K, reasoning field, plain question/answer."""
+
+
+def split_name(name: str) -> list[str]:
+    """The profile names in ``a+b+c``; a plain name gives a list of one.
+
+    :raises TrainerError: an empty part (``a+``, ``+b``, ``a++b``).
+    """
+    parts = [part.strip() for part in name.split(SEPARATOR)]
+    if len(parts) > 1 and not all(parts):
+        raise TrainerError(
+            f"profile {name!r} has an empty part; join installed profile names with '+', "
+            "e.g. emoji_think+regime3"
+        )
+    return parts
+
+
+def split_options(name: str, parts: Sequence[str], options: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Per-profile options of a composition: ``profile.options`` keyed by profile name.
+
+    :raises TrainerError: a key that is not one of the composed profiles, or a
+        value that is not a mapping.
+    """
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(parts))
+    if unknown:
+        raise TrainerError(
+            f"profile.options for '{name}' must be keyed by the composed profiles' names "
+            f"({', '.join(parts)}); got {', '.join(repr(key) for key in unknown)}. "
+            f"Write e.g. profile.options: {{{parts[0]}: {{...}}}}"
+        )
+    result = []
+    for part in parts:
+        value = options.get(part, {})
+        if not isinstance(value, Mapping):
+            raise TrainerError(
+                f"profile.options.{part} must be a mapping of option names to values, got {value!r}"
+            )
+        result.append(dict(value))
+    return result
+
+
+class ComposedProfile(DataProfile):
+    """Several profiles applied in turn; see the module documentation for the semantics."""
+
+    parts: tuple[DataProfile, ...] = ()
+
+    def __init__(self, *parts: DataProfile) -> None:
+        super().__init__()
+        self.parts = parts
+
+    @property
+    def first(self) -> DataProfile:
+        """The profile that builds the messages and owns the answer."""
+        return self.parts[0]
+
+    def prepare_messages(self, example: Mapping[str, Any]) -> list[Message]:
+        """The first profile's messages, transformed by each later profile in turn."""
+        messages = self.first.prepare_messages(example)
+        for part in self.parts[1:]:
+            messages = validate_messages(part.transform_messages([dict(m) for m in messages], example))
+        check_stop_sequences(messages, self.get_stop_sequences())
+        return messages
+
+    def get_stop_sequences(self) -> list[str]:
+        """Every profile's stop sequences, in order, without repeats."""
+        return _union(stop for part in self.parts for stop in part.get_stop_sequences())
+
+    def format_system_prompt(self, base_prompt: str) -> str:
+        """The first profile's prompt, with each later profile's instruction added."""
+        prompt = self.first.format_system_prompt(base_prompt)
+        for part in self.parts[1:]:
+            prompt = part.transform_system_prompt(prompt)
+        return prompt
+
+    def expected_answer(self, example: Mapping[str, Any]) -> str | None:
+        """The first profile's reference answer."""
+        return self.first.expected_answer(example)
+
+    def restore(self, text: str) -> str | None:
+        """``text`` with the later profiles' changes undone, last first; ``None`` if one is missing."""
+        restored: str | None = text
+        for part in reversed(self.parts[1:]):
+            if restored is None:
+                return None
+            restored = part.restore_text(restored)
+        return restored
+
+    def parse_answer(self, text: str) -> str | None:
+        """The first profile's parser, on the restored text."""
+        restored = self.restore(text)
+        return None if restored is None else self.first.parse_answer(restored)
+
+    def check_answer(self, text: str, expected: str) -> bool:
+        """The first profile's check, on the restored text."""
+        restored = self.restore(text)
+        return restored is not None and self.first.check_answer(restored, expected)
+
+    def rate_example(self, example: Mapping[str, Any]) -> float:
+        """The lowest rating of the composed profiles."""
+        return min(part.rate_example(example) for part in self.parts)
+
+
+def compose(parts: Sequence[DataProfile]) -> DataProfile:
+    """One profile applying ``parts`` in turn; a single part is returned as it is.
+
+    :raises TrainerError: a profile appears twice, one after the first cannot
+        follow another, or the combination is incoherent on the probe rows.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    names = [part.name for part in parts]
+    name = SEPARATOR.join(names)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise TrainerError(f"profile '{name}' uses {', '.join(repeated)} twice; name each profile once")
+    for index, part in enumerate(parts[1:], start=1):
+        if not part.can_follow():
+            raise TrainerError(
+                f"profile '{name}': '{part.name}' cannot follow '{names[index - 1]}' because it does "
+                f"not transform messages (no transform_messages); put '{part.name}' first or drop it"
+            )
+    penalized = _union(s for part in parts for s in part.penalized_strings)
+    cls = type(
+        "ComposedProfile",
+        (ComposedProfile,),
+        {
+            "name": name,
+            "description": " then ".join(names),
+            "penalized_strings": tuple(penalized),
+            "__doc__": ComposedProfile.__doc__,
+        },
+    )
+    profile: ComposedProfile = cls(*parts)
+    for row in PROBE_ROWS:
+        problem = _probe(profile, row)
+        if problem:
+            raise TrainerError(f"profiles in '{name}' conflict: {problem}. Reorder or drop one of them")
+    return profile
+
+
+def _probe(profile: ComposedProfile, row: Mapping[str, Any]) -> str | None:
+    """What goes wrong when ``profile`` renders ``row``, or ``None``."""
+    for part in profile.parts:
+        try:
+            part.prepare_messages(row)
+        except InvalidExampleError:
+            return None  # Not every profile takes this layout alone: nothing to compare.
+    try:
+        messages = profile.prepare_messages(row)
+    except InvalidExampleError as exc:
+        return f"on a row each renders alone ({_layout(row)}), the combination fails: {exc}"
+    target = messages[-1]["content"]
+    for text in profile.penalized_strings:
+        if text in target:
+            return f"the penalized string {text!r} occurs in the target built from a {_layout(row)} row"
+    expected = profile.expected_answer(row)
+    if expected is not None and not profile.check_answer(target, expected):
+        return (
+            f"the answer parser of '{profile.first.name}' cannot read {expected!r} back from the "
+            f"target the combination builds for a {_layout(row)} row: {target!r}"
+        )
+    return None
+
+
+def _layout(row: Mapping[str, Any]) -> str:
+    if "reasoning" in row:
+        return "question/reasoning/answer"
+    if "####" in str(row.get("answer", "")):
+        return "GSM8K"
+    return "question/answer"
+
+
+def _union(values: Any) -> list[str]:
+    return list(dict.fromkeys(values))

@@ -1,0 +1,268 @@
+"""Composed profiles (``--profile a+b``): the pipeline, its checks, and the bundled pair."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from trainer.errors import TrainerError
+from trainer.profiles import get_profile
+from trainer.profiles.base import DataProfile
+from trainer.profiles.chat import ChatProfile
+from trainer.profiles.compose import compose, split_name
+from trainer.testing import BUILTIN_ROWS, ProfileConformance, check_follows
+
+QA = {"question": "What is 2 + 3?", "answer": "5"}
+GSM8K_ROW = {
+    "question": "Janet has 16 eggs and eats 3. How many are left?",
+    "answer": "She eats 3, so 16 - 3 = <<16-3=13>>13 are left.\nShe keeps them all.\n#### 13",
+}
+
+
+class Shout(DataProfile):
+    """Follows another profile: opens the target with 'HEY: '."""
+
+    name = "shout"
+    penalized_strings = ("whisper",)
+
+    def prepare_messages(self, example):
+        return self.transform_messages(ChatProfile().prepare_messages(example), example)
+
+    def transform_messages(self, messages, example):
+        messages[-1]["content"] = "HEY: " + messages[-1]["content"]
+        return messages
+
+    def transform_system_prompt(self, system_prompt):
+        return system_prompt + " Shout."
+
+    def restore_text(self, text):
+        return text.removeprefix("HEY: ") if text.startswith("HEY: ") else None
+
+    def get_stop_sequences(self):
+        return ["@@@", "\n\n"]
+
+    def format_system_prompt(self, base_prompt):
+        return base_prompt + " Shout."
+
+
+class Lower(ChatProfile):
+    """Builds lower-case targets, parses them back case-insensitively."""
+
+    name = "lower"
+
+    def prepare_messages(self, example):
+        messages = super().prepare_messages(example)
+        messages[-1]["content"] = messages[-1]["content"].lower()
+        return messages
+
+    def get_stop_sequences(self):
+        return ["\n\n", "END"]
+
+    def format_system_prompt(self, base_prompt):
+        return base_prompt + " Be quiet."
+
+    def check_answer(self, text, expected):
+        return text.strip().lower() == expected.strip().lower()
+
+
+def test_the_first_builds_later_ones_transform_and_the_first_judges():
+    profile = compose([Lower(), Shout()])
+    assert profile.name == "lower+shout"
+    assert (
+        profile.prepare_messages({"prompt": "Hi", "response": "Hello There"})[-1]["content"]
+        == "HEY: hello there"
+    )
+    assert profile.format_system_prompt("Base.") == "Base. Be quiet. Shout."
+    assert profile.get_stop_sequences() == ["\n\n", "END", "@@@"]
+    assert profile.penalized_strings == ("whisper",)
+    assert profile.expected_answer(QA) == "5"
+    assert profile.check_answer("HEY: 5", "5") and profile.parse_answer("HEY: hello") == "hello"
+    # Without the later profile's change the text does not follow the format.
+    assert profile.parse_answer("hello") is None and not profile.check_answer("5", "5")
+
+
+def test_a_profile_that_cannot_follow_must_come_first():
+    assert Shout.can_follow() and not Lower.can_follow() and not ChatProfile.can_follow()
+    with pytest.raises(TrainerError, match="'lower' cannot follow 'shout'.*put 'lower' first"):
+        compose([Shout(), Lower()])
+
+
+def test_the_same_profile_twice_is_refused():
+    with pytest.raises(TrainerError, match="uses shout twice"):
+        compose([Lower(), Shout(), Shout()])
+
+
+def test_a_single_profile_is_returned_as_it_is():
+    profile = Lower()
+    assert compose([profile]) is profile
+
+
+@pytest.mark.parametrize("name", ["a+", "+b", "a++b", "a+ +b"])
+def test_an_empty_part_is_refused(name):
+    with pytest.raises(TrainerError, match="has an empty part"):
+        split_name(name)
+
+
+def test_a_later_stop_sequence_inside_the_first_target_is_a_conflict():
+    class Hashes(Lower):
+        name = "hashes"
+
+        def prepare_messages(self, example):
+            messages = super().prepare_messages(example)
+            messages[-1]["content"] = "@@@ " + messages[-1]["content"]
+            return messages
+
+    with pytest.raises(TrainerError, match=r"profiles in 'hashes\+shout' conflict: .*'@@@'"):
+        compose([Hashes(), Shout()])
+
+
+def test_a_penalized_string_inside_the_target_is_a_conflict():
+    class Whisper(Lower):
+        name = "whisper"
+
+        def prepare_messages(self, example):
+            messages = super().prepare_messages(example)
+            messages[-1]["content"] = "whisper " + messages[-1]["content"]
+            return messages
+
+    class Quiet(Shout):
+        name = "quiet"
+
+        def transform_messages(self, messages, example):
+            return messages
+
+        def restore_text(self, text):
+            return text
+
+    with pytest.raises(TrainerError, match="penalized string 'whisper' occurs in the target"):
+        compose([Whisper(), Quiet()])
+
+
+def test_a_transform_the_first_parser_cannot_read_back_is_a_conflict():
+    class Garble(Shout):
+        name = "garble"
+
+        def restore_text(self, text):
+            return text  # forgets to remove 'HEY: '
+
+    class Strict(ChatProfile):
+        name = "strict"
+
+    with pytest.raises(TrainerError, match="answer parser of 'strict' cannot read .* back"):
+        compose([Strict(), Garble()])
+
+
+def test_a_transform_that_breaks_the_message_shape_is_reported():
+    class Dropper(Shout):
+        name = "dropper"
+
+        def transform_messages(self, messages, example):
+            return messages[:-1]
+
+    with pytest.raises(TrainerError, match="the combination fails: the last message must be the assistant"):
+        compose([ChatProfile(), Dropper()])
+
+
+def test_check_follows_fails_when_restore_text_does_not_undo_the_transform():
+    class Garble(Shout):
+        name = "garble"
+
+        def restore_text(self, text):
+            return text
+
+    with pytest.raises(AssertionError, match="'garble' cannot follow 'chat'"):
+        check_follows(Garble(), BUILTIN_ROWS)
+    check_follows(Shout(), BUILTIN_ROWS)
+
+
+# -- the bundled profiles, through the registry ----------------------------------------
+
+
+@pytest.fixture
+def emoji():
+    return pytest.importorskip("trainer_profile_emoji")
+
+
+@pytest.fixture
+def regime3():
+    return pytest.importorskip("trainer_profile_regime3")
+
+
+def test_emoji_think_then_regime3_numbers_the_steps_and_keeps_the_emoji_answer(emoji, regime3):
+    profile = get_profile("emoji_think+regime3")
+    messages = profile.prepare_messages(GSM8K_ROW)
+    assert messages[-1]["content"] == (
+        "🤔🤔🤔🤔\nStep 1: She eats 3, so 16 - 3 = 13 are left.\n"
+        "Step 2: She keeps them all.\nThe answer is 13"
+    )
+    assert profile.format_system_prompt("Base.") == (
+        f"Base.\n\n{emoji.THINKING_INSTRUCTION}\n\n{regime3.STEP_INSTRUCTION}"
+    )
+    assert profile.get_stop_sequences() == ["\n\n", "<think>", "</reasoning>"]
+    assert profile.penalized_strings == ("<think>", "</think>")
+    assert profile.parse_answer(messages[-1]["content"]) == "13"
+    # Misnumbered steps or a missing marker: the format is not followed.
+    assert profile.parse_answer("🤔🤔🤔🤔\nStep 2: x\nThe answer is 13") is None
+    assert profile.parse_answer("Step 1: x\nThe answer is 13") is None
+
+
+def test_regime3_then_emoji_think_opens_the_steps_with_the_marker(emoji, regime3):
+    profile = get_profile("regime3+emoji_think")
+    target = profile.prepare_messages(GSM8K_ROW)[-1]["content"]
+    assert target == (
+        "🤔🤔🤔🤔\nStep 1: She eats 3, so 16 - 3 = 13 are left.\nStep 2: She keeps them all.\nAnswer: 13"
+    )
+    assert profile.format_system_prompt("") == (
+        f"{regime3.REASONING_INSTRUCTION}\n\n{emoji.MARKER_INSTRUCTION}"
+    )
+    assert profile.check_answer(target, "13") and not profile.check_answer(target.split("\n", 1)[1], "13")
+
+
+def test_messages_rows_keep_their_conversation_in_a_composition():
+    row = BUILTIN_ROWS[-1]
+    assert get_profile("emoji_think+regime3").prepare_messages(row) == row["messages"]
+
+
+def test_options_of_a_composition_are_keyed_by_profile_name():
+    with pytest.raises(TrainerError, match=r"keyed by the composed profiles' names \(emoji_think, regime3\)"):
+        get_profile("emoji_think+regime3", {"temperature": 1})
+    with pytest.raises(TrainerError, match="profile.options.regime3 must be a mapping"):
+        get_profile("emoji_think+regime3", {"regime3": 3})
+    with pytest.raises(TrainerError, match="profile 'regime3' takes no options"):
+        get_profile("emoji_think+regime3", {"regime3": {"steps": 3}})
+
+
+def test_an_unknown_part_names_the_package_to_install():
+    with pytest.raises(TrainerError, match="profile 'shouty' is not installed.*trainer-profile-shouty"):
+        get_profile("emoji_think+shouty")
+
+
+class TestEmojiThinkThenRegime3(ProfileConformance):
+    profile_name = "emoji_think+regime3"
+
+
+class TestRegime3ThenEmojiThink(ProfileConformance):
+    profile_name = "regime3+emoji_think"
+
+
+def test_cli_preview_and_run_with_a_composition(run_trainer, tmp_path, gsm8k):
+    preview = run_trainer("preview", "--profile", "emoji_think+regime3", "--dataset", str(gsm8k), "-n", "1")
+    assert preview.returncode == 0, preview.stderr
+    assert "profile: emoji_think+regime3" in preview.stdout
+    assert "🤔🤔🤔🤔\nStep 1: Janet sells 16 - 3 - 4 = 9 duck eggs a day." in preview.stdout
+    assert "The answer is 18" in preview.stdout
+
+    bad = run_trainer("preview", "--profile", "emoji_think+chat", "--dataset", str(gsm8k))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines() == [
+        "Error: profile 'emoji_think+chat': 'chat' cannot follow 'emoji_think' because it does not "
+        "transform messages (no transform_messages); put 'chat' first or drop it"
+    ]
+
+    run = run_trainer("run", "--profile", "regime3+emoji_think", "--max-steps", "2", "--output-dir", "out")
+    assert run.returncode == 0, run.stderr
+    saved = json.loads((tmp_path / "out" / "trainer_run.json").read_text())
+    assert saved["config"]["profile"]["name"] == "regime3+emoji_think"
+    status = json.loads((tmp_path / "out" / "status.json").read_text())
+    assert status["status"] == "completed" and status["previews"]
