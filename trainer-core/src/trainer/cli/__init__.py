@@ -90,7 +90,15 @@ def cli(debug: bool, block_plugin: tuple[str, ...]) -> None:
 
 
 def _register_builtin_commands() -> None:
-    from trainer.cli import config_cmd, generate_cmd, new_profile_cmd, plugins_cmd, preview_cmd, run_cmd
+    from trainer.cli import (
+        config_cmd,
+        generate_cmd,
+        new_profile_cmd,
+        plugins_cmd,
+        preview_cmd,
+        run_cmd,
+        suggest_cmd,
+    )
     from trainer.cli.report_cmd import report
     from trainer.cli.status_cmd import status
 
@@ -100,6 +108,7 @@ def _register_builtin_commands() -> None:
     cli.add_command(preview_cmd.preview)
     cli.add_command(run_cmd.run)
     cli.add_command(new_profile_cmd.new_profile)
+    cli.add_command(suggest_cmd.suggest_profile)
     cli.add_command(generate_cmd.generate)
     cli.add_command(status)
     cli.add_command(report)

@@ -28,7 +28,8 @@ def version_lines() -> list[str]:
     return lines
 
 
-def _table(rows: list[list[str]], headers: list[str]) -> str:
+def text_table(rows: list[list[str]], headers: list[str]) -> str:
+    """Rows under headers, columns padded to their widest cell."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
     lines = [headers, ["-" * width for width in widths], *rows]
     return "\n".join(
@@ -77,7 +78,7 @@ def profiles(as_json: bool) -> None:
             [entry.name, entry.description, entry.plugin.distribution or "?", entry.plugin.version or "?"]
             for entry in entries
         ]
-        click.echo(_table(rows, ["NAME", "DESCRIPTION", "DISTRIBUTION", "VERSION"]))
+        click.echo(text_table(rows, ["NAME", "DESCRIPTION", "DISTRIBUTION", "VERSION"]))
     _warn_failed()
 
 
@@ -108,7 +109,7 @@ def plugins(as_json: bool) -> None:
             ]
             for info in infos
         ]
-        click.echo(_table(rows, ["NAME", "STATUS", "DISTRIBUTION", "VERSION", "HOOKS"]))
+        click.echo(text_table(rows, ["NAME", "STATUS", "DISTRIBUTION", "VERSION", "HOOKS"]))
         for info in infos:
             if info.error:
                 click.echo(f"{info.name} ({info.distribution}): {info.error}")

@@ -14,6 +14,7 @@ class ChatProfile(DataProfile):
 
     name = "chat"
     description = "Pass-through: ready-made messages, or prompt/response pairs as they stand"
+    suits = "ready-made conversations (messages), or prompt/response pairs without reasoning"
 
     def prepare_messages(self, example: Mapping[str, Any]) -> list[Message]:
         """Rows with ``messages`` pass unchanged; others become user + assistant turns."""
@@ -24,6 +25,13 @@ class ChatProfile(DataProfile):
             {"role": "user", "content": parsed.prompt},
             {"role": "assistant", "content": parsed.target},
         ]
+
+    def rate_example(self, example: Mapping[str, Any]) -> float:
+        """1.0 for ``messages`` rows, 0.5 for plain pairs, 0.0 for rows with reasoning it would flatten."""
+        parsed = read_example(example)
+        if parsed.messages is not None:
+            return 1.0
+        return 0.0 if parsed.reasoning else 0.5
 
     def get_stop_sequences(self) -> list[str]:
         """None: the end-of-turn token ends generation, so any text may be a target."""

@@ -1,0 +1,109 @@
+"""Rank the installed profiles for a dataset (``trainer suggest-profile``).
+
+Each installed profile renders a sample of rows. Profiles are ranked first by
+the share of rows they render, then by the mean of their own rating of those
+rows (:meth:`~trainer.profiles.base.DataProfile.rate_example`, the hint a
+profile declares about the data it is made for), then by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from trainer.errors import TrainerError
+from trainer.profiles import installed_profiles
+from trainer.profiles.base import InvalidExampleError
+
+
+@dataclass
+class Suggestion:
+    """How one profile fares on the sample."""
+
+    name: str
+    """The profile's name."""
+    description: str
+    """Its one-line description."""
+    suits: str
+    """What data it says it is made for ("" when it does not say)."""
+    rows: int = 0
+    """Rows tried."""
+    rendered: int = 0
+    """Rows it rendered."""
+    rating: float | None = None
+    """Mean of its ``rate_example`` over the rendered rows; ``None`` when none rendered."""
+    first_problem: str | None = None
+    """Why the first row it could not render failed, with the row number."""
+
+    @property
+    def share(self) -> float:
+        """Fraction of the sample rendered."""
+        return self.rendered / self.rows if self.rows else 0.0
+
+    def reason(self) -> str:
+        """One line on why the profile ranks where it does."""
+        if self.rendered == 0:
+            return f"renders no row: {self.first_problem}"
+        parts = [f"renders {self.rendered}/{self.rows} rows"]
+        if self.first_problem:
+            parts.append(f"first failure {self.first_problem}")
+        if self.suits:
+            parts.append(f"made for {self.suits}")
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The suggestion as plain data, for ``--json``."""
+        return {
+            "profile": self.name,
+            "description": self.description,
+            "suits": self.suits,
+            "rows": self.rows,
+            "rendered": self.rendered,
+            "rating": self.rating,
+            "first_problem": self.first_problem,
+            "reason": self.reason(),
+        }
+
+
+def suggest_profiles(rows: Iterable[tuple[int, Mapping[str, Any]]]) -> list[Suggestion]:
+    """Every installed profile scored on ``rows`` (``(row_number, row)`` pairs), best first.
+
+    A profile that cannot be built without options, or that raises something
+    other than ``InvalidExampleError`` on a row, is scored as not rendering it.
+    """
+    sample = list(rows)
+    suggestions = []
+    for name, entry in sorted(installed_profiles().items()):
+        suggestion = Suggestion(name, entry.description, entry.profile_class.suits, rows=len(sample))
+        suggestions.append(suggestion)
+        try:
+            profile = entry.profile_class()
+        except (TrainerError, TypeError) as exc:
+            suggestion.first_problem = f"it cannot be built without profile.options ({exc})"
+            continue
+        ratings = []
+        for number, row in sample:
+            try:
+                profile.prepare_messages(row)
+            except InvalidExampleError as exc:
+                suggestion.first_problem = suggestion.first_problem or f"row {number}: {exc}"
+                continue
+            except Exception as exc:  # a faulty profile must not stop the ranking
+                suggestion.first_problem = suggestion.first_problem or (
+                    f"row {number}: the profile raised {type(exc).__name__}: {exc}"
+                )
+                continue
+            suggestion.rendered += 1
+            ratings.append(_rating(profile, row))
+        suggestion.rating = sum(ratings) / len(ratings) if ratings else None
+    suggestions.sort(key=lambda s: (-s.share, -(s.rating or 0.0), s.name))
+    return suggestions
+
+
+def _rating(profile: Any, row: Mapping[str, Any]) -> float:
+    try:
+        value = float(profile.rate_example(row))
+    except Exception:  # a rating is a hint; a broken one counts as no preference
+        return 0.0
+    return min(max(value, 0.0), 1.0)
