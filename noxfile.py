@@ -1,8 +1,9 @@
 """Sessions for the whole repository: every ``trainer-*`` package is found and tested.
 
 nox -s tests       install the packages (not editable) and run every package's tests
-nox -s lint        ruff on all packages
+nox -s lint        ruff on all packages and the docs' Python
 nox -s typecheck   mypy on trainer-core
+nox -s docs        build the documentation site into docs/site (mkdocs, strict)
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ PACKAGES = sorted(
 # A CPU build that pip finds locally; an unpinned torch would pull a multi-GB CUDA build.
 TORCH = "torch==2.13.0"
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+# The docs build imports only trainer's light modules: its packages go in without their
+# dependencies, with just these, so a reference page that needed torch would fail to build.
+DOCS_REQUIREMENTS = ["mkdocs>=1.6,<1.7", "pluggy", "click", "PyYAML", "packaging"]
+
+nox.options.sessions = ["lint", "typecheck", "docs", "tests"]
 nox.options.default_venv_backend = "venv"
 
 
@@ -50,9 +55,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over every package and this file."""
+    """ruff over every package, this file and the docs' hooks."""
     session.install("ruff")
-    session.run("ruff", "check", *PACKAGES, "noxfile.py")
+    session.run("ruff", "check", *PACKAGES, "noxfile.py", "docs")
 
 
 @nox.session
@@ -63,4 +68,18 @@ def typecheck(session: nox.Session) -> None:
     )
     session.run(
         "mypy", "--config-file", "trainer-core/pyproject.toml", "trainer-core/src"
+    )
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with mkdocs; --strict turns any warning into a failure.
+
+    The reference pages are generated from the installed packages while the site is built.
+    """
+    session.install(*DOCS_REQUIREMENTS)
+    session.install("--no-deps", *(f"./{package}" for package in PACKAGES))
+    # Written to docs/site (site_dir in docs/mkdocs.yml), which git ignores.
+    session.run(
+        "mkdocs", "build", "--strict", "-f", "docs/mkdocs.yml", *session.posargs
     )
