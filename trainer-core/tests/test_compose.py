@@ -139,13 +139,16 @@ def test_a_penalized_string_inside_the_target_is_a_conflict():
         compose([Whisper(), Quiet()])
 
 
+class Garble(Shout):
+    """Forgets to undo its change: restore_text leaves 'HEY: ' in."""
+
+    name = "garble"
+
+    def restore_text(self, text):
+        return text
+
+
 def test_a_transform_the_first_parser_cannot_read_back_is_a_conflict():
-    class Garble(Shout):
-        name = "garble"
-
-        def restore_text(self, text):
-            return text  # forgets to remove 'HEY: '
-
     class Strict(ChatProfile):
         name = "strict"
 
@@ -165,12 +168,6 @@ def test_a_transform_that_breaks_the_message_shape_is_reported():
 
 
 def test_check_follows_fails_when_restore_text_does_not_undo_the_transform():
-    class Garble(Shout):
-        name = "garble"
-
-        def restore_text(self, text):
-            return text
-
     with pytest.raises(AssertionError, match="'garble' cannot follow 'chat'"):
         check_follows(Garble(), BUILTIN_ROWS)
     check_follows(Shout(), BUILTIN_ROWS)
