@@ -113,8 +113,25 @@ def test_a_later_stop_sequence_inside_the_first_target_is_a_conflict():
             messages[-1]["content"] = "@@@ " + messages[-1]["content"]
             return messages
 
-    with pytest.raises(TrainerError, match=r"profiles in 'hashes\+shout' conflict: .*'@@@'"):
+    with pytest.raises(
+        TrainerError,
+        match=r"profiles in 'hashes\+shout' conflict: 'shout' stops generation at '@@@', which occurs "
+        r"in the target once 'hashes' has built it \(a GSM8K row\). Reorder or drop one of them",
+    ):
         compose([Hashes(), Shout()])
+
+
+def test_a_transform_that_writes_an_earlier_stop_sequence_is_a_conflict_naming_both():
+    class Wary(Lower):
+        name = "wary"
+
+        def get_stop_sequences(self):
+            return ["HEY"]
+
+    with pytest.raises(
+        TrainerError, match="'wary' stops generation at 'HEY', .* once 'shout' has transformed it"
+    ):
+        compose([Wary(), Shout()])
 
 
 def test_a_penalized_string_inside_the_target_is_a_conflict():

@@ -12,8 +12,10 @@ from trainer.testing import (
     ProfileConformance,
     check_answer_parser,
     check_deterministic,
+    check_follows,
     check_messages,
     check_missing_fields,
+    check_rating,
     check_registered,
     check_stop_sequences,
     check_system_prompt,
@@ -54,6 +56,20 @@ class Broken(ChatProfile):
     def get_stop_sequences(self):
         return ["\n\n"] if self.fault == "stop" else []
 
+    @property
+    def suits(self):
+        return "everything" if self.fault == "unrated" else ""
+
+    def rate_example(self, example):
+        return 2.5 if self.fault == "rating" else 0.0
+
+    def transform_messages(self, messages, example):
+        messages[-1]["content"] += "!"
+        return messages
+
+    def restore_text(self, text):
+        return text if self.fault == "restore" else text.removesuffix("!")
+
     def format_system_prompt(self, base_prompt):
         return "Forget the base." if self.fault == "system" else base_prompt
 
@@ -69,6 +85,9 @@ class Broken(ChatProfile):
         ("stop", lambda p: check_stop_sequences(p, BUILTIN_ROWS)),
         ("answer", lambda p: check_answer_parser(p, BUILTIN_ROWS)),
         ("keyerror", check_missing_fields),
+        ("rating", lambda p: check_rating(p, BUILTIN_ROWS)),
+        ("unrated", lambda p: check_rating(p, BUILTIN_ROWS)),
+        ("restore", lambda p: check_follows(p, BUILTIN_ROWS)),
     ],
 )
 def test_each_check_fails_on_a_profile_that_breaks_its_rule(fault, check):
@@ -78,7 +97,13 @@ def test_each_check_fails_on_a_profile_that_breaks_its_rule(fault, check):
 
 def test_the_well_behaved_profile_passes_every_check():
     profile = ChatProfile()
-    for check in (check_messages, check_deterministic, check_stop_sequences, check_answer_parser):
+    for check in (
+        check_messages,
+        check_deterministic,
+        check_stop_sequences,
+        check_answer_parser,
+        check_rating,
+    ):
         check(profile, BUILTIN_ROWS)
     check_system_prompt(profile)
     check_missing_fields(profile)

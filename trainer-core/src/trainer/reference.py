@@ -108,6 +108,7 @@ def _generate(kind: str, text: str) -> str:
         "hooks": hook_reference,
         "status-initial": initial_status_reference,
         "example-rows": lambda: fence(example_rows_jsonl().rstrip("\n"), "json") + "\n",
+        "demo-settings": demo_settings_reference,
     }
     arguments = text.split()
     if kind == "reference" and len(arguments) == 1 and arguments[0] in references:
@@ -122,6 +123,18 @@ def _generate(kind: str, text: str) -> str:
         f"unknown marker <!-- {kind}: {text} -->; use reference: {' / '.join(references)}, "
         "render: PROFILE, scaffold: NAME [PATH] or run: ARGS"
     )
+
+
+def demo_settings_reference() -> str:
+    """Markdown table: what the demo model trains with for each field left at its default."""
+    from trainer.models.demo_model import DEMO_HYPERPARAMS
+
+    defaults = {field.path: field.default for field in config_fields()}
+    lines = ["| field | default | with the demo model |", "| --- | --- | --- |"]
+    for name, value in DEMO_HYPERPARAMS.items():
+        default = inline_yaml(defaults[f"hyperparams.{name}"])
+        lines.append(f"| `hyperparams.{name}` | {_code(default)} | {_code(inline_yaml(value))} |")
+    return "\n".join(lines) + "\n"
 
 
 # -- configuration ---------------------------------------------------------------------------------
@@ -617,6 +630,16 @@ def profile_reference(name: str, rows: list[tuple[str, dict[str, Any]]] | None =
             continue
         found = profile.parse_answer(messages[-1]["content"])
         verdict = "correct" if profile.check_answer(messages[-1]["content"], expected) else "not correct"
+        if "\n" in expected or (found is not None and "\n" in found):
+            # A multi-line answer (the chat profile's whole target) cannot be an inline code span.
+            lines += ["Expected answer:", "", fence(expected, "text"), ""]
+            lines += (
+                ["`parse_answer` reads nothing from the rendered target."]
+                if found is None
+                else ["`parse_answer` reads from the rendered target:", "", fence(found, "text")]
+            )
+            lines += ["", f"`check_answer` judges it {verdict}. {rating}", ""]
+            continue
         lines += [
             f"Expected answer: {_code(expected)}. `parse_answer` reads "
             f"{_code(found) if found is not None else 'nothing'} from the rendered target, "

@@ -150,6 +150,30 @@ def check_missing_fields(profile: DataProfile, row: Mapping[str, Any] = ROW_WITH
     raise AssertionError(f"{row!r} has none of the needed fields, yet rendered without InvalidExampleError")
 
 
+def check_rating(profile: DataProfile, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``rate_example`` gives a number from 0 to 1 for every row the profile renders.
+
+    A profile that states what it ``suits`` must rate some of the rows above 0,
+    or ``trainer suggest-profile`` ranks it below profiles that state nothing.
+    """
+    ratings = []
+    for row in rows:
+        try:
+            profile.prepare_messages(row)
+        except InvalidExampleError:
+            continue
+        rating = profile.rate_example(row)
+        assert isinstance(rating, int | float) and 0 <= rating <= 1, (
+            f"{row!r}: rate_example returned {rating!r}; return a number from 0.0 to 1.0"
+        )
+        ratings.append(rating)
+    if profile.suits:
+        assert any(ratings), (
+            f"profile '{profile.name}' says it suits {profile.suits!r} but rates every sample row 0.0; "
+            "implement rate_example to return more for the rows it is made for"
+        )
+
+
 def check_follows(profile: DataProfile, rows: Sequence[Mapping[str, Any]]) -> None:
     """A profile that can follow another keeps the earlier one's answer readable.
 
@@ -214,6 +238,9 @@ class ProfileConformance:
 
     def test_missing_fields_raise_invalid_example_error(self, profile: DataProfile) -> None:
         check_missing_fields(profile)
+
+    def test_rating_is_from_0_to_1(self, profile: DataProfile, rows: list[dict[str, Any]]) -> None:
+        check_rating(profile, rows)
 
     def test_follows_another_profile(self, profile: DataProfile, rows: list[dict[str, Any]]) -> None:
         check_follows(profile, rows)

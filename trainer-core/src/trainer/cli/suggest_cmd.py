@@ -66,8 +66,8 @@ def suggest_profile(dataset: str, num_rows: int, as_json: bool) -> None:
     tied = [s.name for s in suggestions if (s.share, s.rating) == (best.share, best.rating)]
     if len(tied) > 1:
         click.echo(
-            f"{' and '.join(tied)} fit equally well; they differ in the target format they teach "
-            "(see trainer profiles). Compare them with:"
+            f"{', '.join(tied[:-1])} and {tied[-1]} fit equally well; they differ in the target format "
+            "they teach (see trainer profiles). Compare them with:"
         )
     else:
         click.echo(f"Best fit: {best.name}. See how it renders the rows with:")

@@ -34,7 +34,6 @@ from trainer.profiles.base import (
     DataProfile,
     InvalidExampleError,
     Message,
-    check_stop_sequences,
     validate_messages,
 )
 
@@ -110,11 +109,20 @@ class ComposedProfile(DataProfile):
 
     def prepare_messages(self, example: Mapping[str, Any]) -> list[Message]:
         """The first profile's messages, transformed by each later profile in turn."""
+        return self.stages(example)[-1]
+
+    def stages(self, example: Mapping[str, Any]) -> list[list[Message]]:
+        """The messages after each profile: built by the first, then after each transform.
+
+        Stop sequences are not checked here: the run checks the ones in effect
+        (``profile.stop_sequences`` or this profile's) on every row.
+        """
         messages = self.first.prepare_messages(example)
+        stages = [messages]
         for part in self.parts[1:]:
             messages = validate_messages(part.transform_messages([dict(m) for m in messages], example))
-        check_stop_sequences(messages, self.get_stop_sequences())
-        return messages
+            stages.append(messages)
+        return stages
 
     def get_stop_sequences(self) -> list[str]:
         """Every profile's stop sequences, in order, without repeats."""
@@ -201,10 +209,19 @@ def _probe(profile: ComposedProfile, row: Mapping[str, Any]) -> str | None:
         except InvalidExampleError:
             return None  # Not every profile takes this layout alone: nothing to compare.
     try:
-        messages = profile.prepare_messages(row)
+        stages = profile.stages(row)
     except InvalidExampleError as exc:
         return f"on a row each renders alone ({_layout(row)}), the combination fails: {exc}"
-    target = messages[-1]["content"]
+    for stage, messages in zip(profile.parts, stages, strict=True):
+        for owner in profile.parts:
+            for stop in owner.get_stop_sequences():
+                if stop and any(m["role"] == "assistant" and stop in m["content"] for m in messages):
+                    done = "built" if stage is profile.first else "transformed"
+                    return (
+                        f"'{owner.name}' stops generation at {stop!r}, which occurs in the target once "
+                        f"'{stage.name}' has {done} it (a {_layout(row)} row)"
+                    )
+    target = stages[-1][-1]["content"]
     for text in profile.penalized_strings:
         if text in target:
             return f"the penalized string {text!r} occurs in the target built from a {_layout(row)} row"
