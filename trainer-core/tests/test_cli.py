@@ -15,6 +15,21 @@ def test_config_show_prints_every_section(run_trainer):
     assert set(data) == {"hyperparams", "model", "data", "profile", "inference", "output", "system", "debug"}
 
 
+def test_config_show_says_which_defaults_the_demo_model_replaces(run_trainer, tmp_path: Path):
+    from trainer.models.demo_model import DEMO_HYPERPARAMS
+
+    demo = run_trainer("config", "show", "--lr", "0.01")
+    assert demo.returncode == 0, demo.stderr
+    note = demo.stdout.strip().splitlines()[-1]
+    assert note.startswith("# model.model_path is null, so a run trains the embedded demo model")
+    assert f"max_steps: {DEMO_HYPERPARAMS['max_steps']}" in note and "learning_rate" not in note
+    yaml = pytest.importorskip("yaml")
+    assert yaml.safe_load(demo.stdout)["hyperparams"]["learning_rate"] == 0.01  # still loads as YAML
+
+    own = run_trainer("config", "show", "--model", str(tmp_path))
+    assert "demo model" not in own.stdout
+
+
 def test_config_show_origin_tells_default_file_and_command_line(run_trainer, tmp_path: Path):
     config = tmp_path / "run.yaml"
     config.write_text("hyperparams:\n  batch_size: 4\nprofile:\n  name: chat\n")

@@ -34,6 +34,16 @@ def show(origin: bool, as_json: bool, **options: Any) -> None:
         click.echo(json.dumps(run_config.to_dict(), indent=2))
     else:
         click.echo(render_yaml(run_config, origins).rstrip())
+        if run_config.model.model_path is None:
+            from trainer.models.demo_model import demo_hyperparams
+
+            _, changes = demo_hyperparams(run_config.hyperparams)
+            if changes:
+                settings = ", ".join(f"{name}: {value}" for name, value in changes.items())
+                click.echo(
+                    "# model.model_path is null, so a run trains the embedded demo model, with "
+                    f"hyperparams {settings} in place of these defaults"
+                )
 
 
 @config.command()

@@ -131,9 +131,10 @@ class TrainerEngine:
         hyper = config.hyperparams
         if model_path is None:
             from trainer.models.demo import load_demo_tokenizer
-            from trainer.models.demo_model import DEMO_MODEL_NAME
+            from trainer.models.demo_model import DEMO_MODEL_NAME, demo_hyperparams
 
-            hyper, changed = _demo_hyperparams(config)
+            hyper, changes = demo_hyperparams(config.hyperparams)
+            changed = ", ".join(f"{name}={value}" for name, value in changes.items())
             self.on_message(
                 f"Using the embedded demo model: {DEMO_MODEL_NAME}"
                 + (f"; demo settings: {changed}" if changed else "")
@@ -620,22 +621,6 @@ def _run_info(
         "data": report.to_dict() if hasattr(report, "to_dict") else None,
         "metrics": metrics,
     }
-
-
-def _demo_hyperparams(config: TrainerConfig) -> tuple[Any, str]:
-    from trainer.config import HyperparamsConfig
-    from trainer.models.demo_model import DEMO_HYPERPARAMS
-
-    defaults = HyperparamsConfig()
-    hyper = config.hyperparams
-    changes = {
-        name: value
-        for name, value in DEMO_HYPERPARAMS.items()
-        if getattr(hyper, name) == getattr(defaults, name)
-    }
-    if changes:
-        hyper = replace(hyper, **changes)
-    return hyper, ", ".join(f"{name}={value}" for name, value in changes.items())
 
 
 def _is_main_process() -> bool:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trainer.config import HyperparamsConfig
 
 DEMO_MODEL_NAME = "embedded demo (Qwen3ForCausalLM, 4 layers, hidden size 256, random init)"
 
@@ -17,6 +20,24 @@ DEMO_HYPERPARAMS: dict[str, Any] = {
 A random-init model needs a larger learning rate than a pretrained one, and a
 step cap keeps the demo within a few minutes on two CPU cores.
 """
+
+
+def demo_hyperparams(hyper: HyperparamsConfig) -> tuple[HyperparamsConfig, dict[str, Any]]:
+    """``hyper`` with :data:`DEMO_HYPERPARAMS` in place of every field still at its default.
+
+    :return: the settings the demo trains with, and the fields that changed.
+    """
+    from dataclasses import replace
+
+    from trainer.config import HyperparamsConfig
+
+    defaults = HyperparamsConfig()
+    changes = {
+        name: value
+        for name, value in DEMO_HYPERPARAMS.items()
+        if getattr(hyper, name) == getattr(defaults, name)
+    }
+    return (replace(hyper, **changes) if changes else hyper), changes
 
 
 def build_demo_model(tokenizer: Any, seed: int = 0, max_position_embeddings: int = 2048) -> Any:
