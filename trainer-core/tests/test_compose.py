@@ -82,6 +82,14 @@ def test_the_first_builds_later_ones_transform_and_the_first_judges():
     assert profile.parse_answer("hello") is None and not profile.check_answer("5", "5")
 
 
+def test_a_composition_pickles_for_worker_processes():
+    import pickle
+
+    profile = pickle.loads(pickle.dumps(compose([ChatProfile(), Shout()])))
+    assert profile.name == "chat+shout"
+    assert profile.prepare_messages(QA)[-1]["content"] == "HEY: 5"
+
+
 def test_a_profile_that_cannot_follow_must_come_first():
     assert Shout.can_follow() and not Lower.can_follow() and not ChatProfile.can_follow()
     with pytest.raises(TrainerError, match="'lower' cannot follow 'shout'.*put 'lower' first"):

@@ -90,6 +90,8 @@ def test_working_third_party_plugin_adds_profile_and_command(run_trainer, tmp_pa
     assert profiles["shout"]["distribution"] == "trainer-test-marker"
     assert profiles["shout"]["version"] == "0.0.1"
     assert profiles["shout"]["description"] == "Upper-case answers"
+    assert profiles["shout"]["can_follow"] is False and profiles["shout"]["suits"] == ""
+    assert profiles["chat"]["suits"].startswith("ready-made conversations")
     assert marker.exists()
 
     hello = run_trainer("hello", plugins=["marker"])

@@ -64,6 +64,8 @@ def profiles(as_json: bool) -> None:
                     {
                         "name": entry.name,
                         "description": entry.description,
+                        "suits": entry.profile_class.suits,
+                        "can_follow": entry.profile_class.can_follow(),
                         "distribution": entry.plugin.distribution,
                         "version": entry.plugin.version,
                         "plugin": entry.plugin.name,

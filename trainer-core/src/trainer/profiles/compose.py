@@ -102,6 +102,10 @@ class ComposedProfile(DataProfile):
         super().__init__()
         self.parts = parts
 
+    def __reduce__(self) -> tuple[Any, tuple[list[DataProfile]]]:
+        # The class is made per composition, so pickle (worker processes) rebuilds it by composing.
+        return compose, (list(self.parts),)
+
     @property
     def first(self) -> DataProfile:
         """The profile that builds the messages and owns the answer."""
@@ -191,6 +195,7 @@ def compose(parts: Sequence[DataProfile]) -> DataProfile:
             "description": " then ".join(names),
             "penalized_strings": tuple(penalized),
             "__doc__": ComposedProfile.__doc__,
+            "__module__": __name__,
         },
     )
     profile: ComposedProfile = cls(*parts)
