@@ -21,6 +21,7 @@ from trainer.data.chat_template import (
 from trainer.data.chatml import render_chatml
 from trainer.errors import TrainerError
 from trainer.profiles.base import InvalidExampleError
+from trainer.testing import tiny_tokenizer as make_tokenizer
 
 # Qwen/Qwen3-0.6B's chat template, verbatim (tokenizer_config.json "chat_template"; the same
 # text TRL ships as trl/chat_templates/qwen3.jinja).
@@ -136,24 +137,8 @@ WORDS = [
 
 def tiny_tokenizer(chat_template: str | None = None):
     """A byte-level BPE trained on a few words, so each word is one token; Qwen3's special tokens."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=1000,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    backend.train_from_iterator(WORDS * 10, trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>"
-    )
+    tokenizer = make_tokenizer(WORDS * 10, vocab_size=1000, chat_template=chat_template)
     tokenizer.add_tokens(["<think>", "</think>"])  # single tokens, not special, as in Qwen3
-    tokenizer.chat_template = chat_template
     return tokenizer
 
 

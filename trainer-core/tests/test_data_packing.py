@@ -15,28 +15,12 @@ from trainer.data.loading import load_raw_datasets
 from trainer.data.packing import example_lengths, pack_dataset, plan_packs
 from trainer.data.pipeline import prepare_dataset
 from trainer.profiles.chat import ChatProfile
+from trainer.testing import tiny_tokenizer as make_tokenizer
 
 
 def tiny_tokenizer():
     """A byte-level BPE over a few words, without a chat template (so ChatML is used)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    backend.train_from_iterator(
-        ["system", "user", "assistant", "Count to ten.", "one two three"] * 10, trainer
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>"
-    )
+    return make_tokenizer(["system", "user", "assistant", "Count to ten.", "one two three"] * 10)
 
 
 def prepared(tmp_path: Path, count: int = 12, max_length: int = 64):

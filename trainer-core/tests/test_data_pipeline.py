@@ -17,29 +17,15 @@ from trainer.errors import TrainerError
 from trainer.profiles.base import DataProfile, InvalidExampleError, Message
 from trainer.profiles.chat import ChatProfile
 from trainer.profiles.fields import ACCEPTED_FIELDS
+from trainer.testing import tiny_tokenizer as make_tokenizer
 
 SYSTEM = "Be brief."
 
 
 def tiny_tokenizer():
     """A byte-level BPE over a few words, without a chat template (so ChatML is used)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=600,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
     words = ["system", "user", "assistant", "Be brief.", "question question", "answer answer"]
-    backend.train_from_iterator(words * 10, trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>"
-    )
+    return make_tokenizer(words * 10, vocab_size=600)
 
 
 class CountingProfile(ChatProfile):

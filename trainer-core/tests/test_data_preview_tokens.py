@@ -8,29 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from trainer.testing import tiny_tokenizer as make_tokenizer
+
 ROWS = [{"prompt": "Count to three.", "response": "one two three"}, {"prompt": "Say hi.", "response": "hi"}]
 
 
 def save_tokenizer(directory: Path) -> Path:
     """A tiny byte-level BPE saved like a model's tokenizer, without a chat template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
     words = ["system", "user", "assistant", "Count to three.", "one two three", "You are terse."]
-    backend.train_from_iterator(words * 10, trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>"
-    )
-    tokenizer.save_pretrained(str(directory))
+    make_tokenizer(words * 10).save_pretrained(str(directory))
     return directory
 
 

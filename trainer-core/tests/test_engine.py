@@ -11,6 +11,7 @@ from trainer.config import create_default_config
 from trainer.core import TrainerEngine
 from trainer.errors import TrainerError
 from trainer.monitoring import TrainingStatusWriter
+from trainer.testing import tiny_tokenizer as make_tokenizer
 
 ROWS = [
     {"prompt": f"What is {a} plus {b}?", "response": f"{a} plus {b} is {a + b}."}
@@ -33,24 +34,11 @@ def write_rows(path: Path, rows: list[dict]) -> Path:
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """A Qwen3-architecture checkpoint with its own tokenizer and chat template, as a user would have."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+    from transformers import Qwen3Config, Qwen3ForCausalLM
 
     directory = tmp_path_factory.mktemp("their-model")
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    backend.train_from_iterator(
-        [row["prompt"] + " " + row["response"] for row in ROWS] * 3 + ["You are a helpful assistant."],
-        trainers.BpeTrainer(
-            vocab_size=400,
-            special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            show_progress=False,
-        ),
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>"
+    tokenizer = make_tokenizer(
+        [row["prompt"] + " " + row["response"] for row in ROWS] * 3 + ["You are a helpful assistant."]
     )
     tokenizer.chat_template = THEIR_TEMPLATE
     tokenizer.save_pretrained(directory)

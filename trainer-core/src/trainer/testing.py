@@ -192,6 +192,33 @@ def check_follows(profile: DataProfile, rows: Sequence[Mapping[str, Any]]) -> No
     check_answer_parser(composed, rows)
 
 
+def tiny_tokenizer(texts: Sequence[str], vocab_size: int = 400, chat_template: str | None = None) -> Any:
+    """A byte-level BPE tokenizer trained on ``texts`` in well under a second, for offline tests.
+
+    It has Qwen3's special tokens (``<|endoftext|>`` for padding, ``<|im_start|>``,
+    ``<|im_end|>`` as end of turn) and, without ``chat_template``, no template, so
+    trainer uses ChatML. Imports transformers when called.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    bpe = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    backend.train_from_iterator(list(texts), bpe)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>"
+    )
+    tokenizer.chat_template = chat_template
+    return tokenizer
+
+
 class ProfileConformance:
     """Subclass in a profile package's tests; set ``profile_name`` (and the rest as needed)."""
 
