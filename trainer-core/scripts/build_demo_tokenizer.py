@@ -60,21 +60,10 @@ SPLIT_PATTERN = (
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 
-# ChatML, exactly as trainer.data.chatml renders it. The {% generation %} block
-# covers an assistant turn's content and its <|im_end|>: that is what
-# return_assistant_tokens_mask=True marks, and what the model learns to write.
-CHAT_TEMPLATE = (
-    "{%- for message in messages %}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' }}"
-    "{%- if message['role'] == 'assistant' %}"
-    "{%- generation %}{{- message['content'] + '<|im_end|>' }}{%- endgeneration %}"
-    "{{- '\\n' }}"
-    "{%- else %}"
-    "{{- message['content'] + '<|im_end|>\\n' }}"
-    "{%- endif %}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
-)
+# trainer's ChatML template (trainer.data.chatml): plain turns as render_chatml writes
+# them, tools, calls and results the Hermes / Qwen way. Its {% generation %} blocks
+# cover each assistant turn's text and <|im_end|>: what the model learns to write.
+from trainer.data.chatml import CHATML_TEMPLATE as CHAT_TEMPLATE  # noqa: E402
 
 ENGLISH_TEXT = """\
 The answer is 42. The answer is $18. The answer is 25%.

@@ -63,6 +63,8 @@ EXPECTED_DEFAULTS = {
         "overlength": "drop",
         "skip_invalid": False,
         "num_proc": None,
+        "trained_turns": "all",
+        "allow_consecutive_assistant": False,
     },
     "profile": {
         "name": "chat",
@@ -147,7 +149,7 @@ def test_iter_values_walks_every_field_in_order():
     assert paths[0] == "hyperparams.batch_size"
     assert "model.lora.target_modules" in paths
     assert "profile.options" in paths
-    assert len(paths) == len(set(paths)) == 11 + 14 + 8 + 4 + 4 + 4 + 7 + 3
+    assert len(paths) == len(set(paths)) == 11 + 14 + 10 + 4 + 4 + 4 + 7 + 3
 
 
 # create_default_config

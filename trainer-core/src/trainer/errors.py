@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
 
 class TrainerError(Exception):
     """A problem the user can fix: bad input, a missing plugin, an invalid config.
@@ -15,3 +18,31 @@ class TrainerError(Exception):
 
 class PluginError(TrainerError):
     """A plugin is missing, broken or conflicts with another plugin."""
+
+
+class InvalidExampleError(TrainerError):
+    """A row lacks what the profile needs, or holds something it cannot render.
+
+    The message names the missing or bad field (or message) and the fix.
+    Callers that know where the row came from prefix the file and row number.
+    Also importable from :mod:`trainer.profiles.base`, where profiles raise it.
+    """
+
+
+def short_repr(value: Any) -> str:
+    """``repr(value)`` cut to about 60 characters, for quoting a row's value in an error.
+
+    Only the start of a huge or deeply nested value is looked at; an int of more
+    digits than Python converts to text is described instead.
+    """
+    try:
+        text = repr(value[:61]) if isinstance(value, str) else _SHORT_REPR.repr(value)
+    except ValueError:
+        where = "" if isinstance(value, int) else f"a {type(value).__name__} holding "
+        return f"<{where}an int of more than 4,300 digits>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxlist, _SHORT_REPR.maxdict = 3, 8, 8
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 80

@@ -50,6 +50,7 @@ PRECISIONS = ("auto", "bfloat16", "float16", "float32")
 PRECISION_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flex_attention")
 OVERLENGTH_POLICIES = ("drop", "truncate", "error")
+TRAINED_TURNS = ("all", "last")
 REPORT_TO = (
     "tensorboard",
     "wandb",
@@ -215,12 +216,17 @@ class DataConfig:
     """Skip rows the profile cannot read (counting them) instead of stopping at the first."""
     num_proc: int | None = None
     """Worker processes for tokenising; None uses one."""
+    trained_turns: str = "all"
+    """Which assistant turns the loss covers: all (tool-call turns included) or last (only the final one)."""
+    allow_consecutive_assistant: bool = False
+    """Accept two assistant turns in a row (each trained) instead of refusing the row."""
 
     def _problems(self) -> list[str]:
         return _found(
             _between("validation_split", self.validation_split, 0, 1, include_high=False),
             _at_least("max_length", self.max_length, 8),
             _one_of("overlength", self.overlength, OVERLENGTH_POLICIES),
+            _one_of("trained_turns", self.trained_turns, TRAINED_TURNS),
             _at_least("num_proc", self.num_proc, 1, none="null for one process"),
             "validation_path and validation_split are both set; set only one of them"
             if self.validation_path is not None and self.validation_split > 0

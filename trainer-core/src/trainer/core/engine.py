@@ -176,6 +176,8 @@ class TrainerEngine:
             overlength=data.overlength,
             skip_invalid=data.skip_invalid,
             num_proc=data.num_proc,
+            trained_turns=data.trained_turns,
+            allow_consecutive_assistant=data.allow_consecutive_assistant,
         )
         # The training arguments start the process group of a run on several processes (and
         # must exist before a DeepSpeed ZeRO-3 model is built). The main process of each node

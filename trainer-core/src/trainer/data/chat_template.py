@@ -22,6 +22,20 @@ as the template renders them in the history (Qwen3 leaves their think block
 out); where the generation prompt adds text that history leaves out (Qwen3
 with ``enable_thinking=False``), the reply starts where the two part ways.
 
+Tool-call turns are assistant turns and are trained like any other; system,
+user and tool turns never are. ``trained_turns="last"`` trains only the last
+assistant turn. Because the spans come from the rendering of the whole
+conversation, what is trained is exactly what the template shows: Qwen3 drops
+the ``reasoning_content`` of assistant turns before the last user query, so
+that reasoning is neither shown nor trained.
+
+A conversation's ``tools`` go to the template's ``tools`` argument. A template
+that shows no ``reasoning_content`` gets the reasoning written into the
+content as ``<think>\n...\n</think>\n\n`` instead; a template that shows no
+tools or no tool calls cannot train a conversation that has them (an error
+says so, rather than dropping them). A tokenizer without a chat template gets
+:data:`CHATML_TEMPLATE`, which shows all of them.
+
 Each prompt part and each assistant part is tokenized on its own, so a
 trained span starts on a token boundary, exactly where generation starts.
 """
@@ -31,24 +45,36 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from trainer.data.chatml import IM_END, IM_START
-from trainer.errors import TrainerError
-from trainer.profiles.base import InvalidExampleError, Message
+from trainer.conversation.model import Message
+from trainer.data.chatml import CHATML_TEMPLATE, IM_END
+from trainer.errors import InvalidExampleError, TrainerError
+
+__all__ = [
+    "CHATML_TEMPLATE",
+    "IGNORE_INDEX",
+    "TRAINED_TURNS",
+    "RenderedConversation",
+    "TokenizedConversation",
+    "end_of_turn_marker",
+    "ensure_chat_template",
+    "render_conversation",
+    "render_prompt",
+    "template_messages",
+    "tokenize_conversation",
+]
 
 IGNORE_INDEX = -100
 """The label of a token the loss ignores (PyTorch's cross-entropy default)."""
 
-CHATML_TEMPLATE = (
-    "{%- for message in messages %}"
-    "{{- '" + IM_START + "' + message['role'] + '\\n' + message['content'] + '" + IM_END + "\\n' }}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}{{- '" + IM_START + "assistant\\n' }}{%- endif %}"
-)
-"""ChatML as a Jinja chat template; renders the same text as :func:`trainer.data.chatml.render_chatml`."""
+TRAINED_TURNS = ("all", "last")
+"""Which assistant turns are trained: every one, or only the last (``data.trained_turns``)."""
 
-# Stands in for an assistant reply when finding what a template writes after one.
+# Stand in for an assistant reply, a reasoning, a tool, when finding what a template writes.
 _PROBE_REPLY = "TRAINER-PROBE-REPLY"
+_PROBE_REASONING = "TRAINER-PROBE-REASONING"
+_PROBE_TOOL = "trainer_probe_tool"
 _end_of_turn_cache: dict[tuple[str, str], str] = {}
+_features_cache: dict[str, dict[str, bool]] = {}
 
 
 class TokenizedConversation(NamedTuple):
@@ -81,19 +107,32 @@ def ensure_chat_template(tokenizer: Any) -> bool:
 
 
 def render_conversation(
-    messages: Sequence[Message], tokenizer: Any, template_kwargs: Mapping[str, Any] | None = None
+    messages: Sequence[Message],
+    tokenizer: Any,
+    template_kwargs: Mapping[str, Any] | None = None,
+    *,
+    tools: list[dict[str, Any]] | None = None,
+    trained_turns: str = "all",
 ) -> RenderedConversation:
     """Render ``messages`` with the tokenizer's chat template and find the assistant text to train.
 
     :param template_kwargs: extra variables for the template, e.g. ``{"enable_thinking": False}``;
         use the same ones at inference.
+    :param tools: the conversation's tool schemas, for the template's ``tools`` argument.
+    :param trained_turns: ``all`` assistant turns, or only the ``last``.
     :raises InvalidExampleError: the template rejects the conversation, an
         assistant turn contains the end-of-turn marker, or the text holds a lone
         surrogate (half a character, which no tokenizer encodes).
-    :raises TrainerError: the template cannot be used for training (see the message).
+    :raises TrainerError: the template cannot be used for training, or cannot
+        show the conversation's tools or calls (see the message).
     """
+    if trained_turns not in TRAINED_TURNS:
+        raise TrainerError(f"trained_turns must be one of {', '.join(TRAINED_TURNS)}, got {trained_turns!r}")
     kwargs = dict(template_kwargs or {})
-    end_of_turn = end_of_turn_marker(tokenizer, kwargs)
+    if tools:
+        kwargs["tools"] = tools
+    messages = template_messages(messages, tokenizer, tools)
+    end_of_turn = end_of_turn_marker(tokenizer, template_kwargs)
     text = _render(tokenizer, messages, False, kwargs)
     _check_encodable(text)
     spans: list[tuple[int, int]] = []
@@ -101,7 +140,7 @@ def render_conversation(
     for index, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        if end_of_turn in message["content"]:
+        if any(end_of_turn in str(message.get(key) or "") for key in ("content", "reasoning_content")):
             raise InvalidExampleError(
                 f"assistant turn {index} contains the end-of-turn marker {end_of_turn!r}, which would "
                 "end the turn early; remove it from the row"
@@ -122,11 +161,101 @@ def render_conversation(
             )
         spans.append((start, end + len(end_of_turn)))
         position = end + len(end_of_turn)
-    return RenderedConversation(text, spans)
+    return RenderedConversation(text, spans[-1:] if trained_turns == "last" else spans)
+
+
+def render_prompt(
+    messages: Sequence[Message],
+    tokenizer: Any,
+    template_kwargs: Mapping[str, Any] | None = None,
+    *,
+    tools: list[dict[str, Any]] | None = None,
+) -> str:
+    """The text a model continues from to answer ``messages``: the conversation and the generation prompt.
+
+    Rendered as in training (:func:`render_conversation`): the same template,
+    tools and reasoning fallback.
+    """
+    kwargs = dict(template_kwargs or {})
+    if tools:
+        kwargs["tools"] = tools
+    return _render(tokenizer, template_messages(messages, tokenizer, tools), True, kwargs)
+
+
+def template_messages(
+    messages: Sequence[Message], tokenizer: Any, tools: list[dict[str, Any]] | None = None
+) -> list[Message]:
+    """``messages`` as the tokenizer's template takes them.
+
+    Reasoning is written into the content (``<think>\n...\n</think>\n\n``)
+    when the template shows no ``reasoning_content``.
+
+    :raises TrainerError: the conversation has tools or tool calls and the
+        template shows none.
+    """
+    features = template_features(tokenizer)
+    if tools and not features["tools"]:
+        raise TrainerError(_cannot_show("the conversation's tools"))
+    if any(m.get("tool_calls") for m in messages) and not features["tool_calls"]:
+        raise TrainerError(_cannot_show("assistant tool_calls"))
+    if features["reasoning"]:
+        return [dict(message) for message in messages]
+    result = []
+    for message in messages:
+        message = dict(message)
+        reasoning = message.pop("reasoning_content", None)
+        if reasoning is not None:
+            message["content"] = f"<think>\n{reasoning}\n</think>\n\n{message['content']}"
+        result.append(message)
+    return result
+
+
+def template_features(tokenizer: Any) -> dict[str, bool]:
+    """Whether the tokenizer's template shows ``tools``, assistant ``tool_calls`` and ``reasoning_content``.
+
+    Found by rendering probe conversations, so it works for any template.
+    """
+    template = repr(_template(tokenizer))
+    cached = _features_cache.get(template)
+    if cached is not None:
+        return cached
+    tool = {"type": "function", "function": {"name": _PROBE_TOOL, "parameters": {"type": "object"}}}
+    call = {"type": "function", "function": {"name": _PROBE_TOOL, "arguments": {}}}
+    user = {"role": "user", "content": "Hi"}
+    probes = {
+        "tools": ([user, {"role": "assistant", "content": "Hello"}], {"tools": [tool]}, _PROBE_TOOL),
+        "tool_calls": ([user, {"role": "assistant", "content": "", "tool_calls": [call]}], {}, _PROBE_TOOL),
+        "reasoning": (
+            [user, {"role": "assistant", "content": "Hello", "reasoning_content": _PROBE_REASONING}],
+            {},
+            _PROBE_REASONING,
+        ),
+    }
+    features = {}
+    for feature, (probe, kwargs, mark) in probes.items():
+        try:
+            features[feature] = mark in _render(tokenizer, probe, False, kwargs)
+        except (InvalidExampleError, TypeError, KeyError, ValueError):
+            features[feature] = False
+    _features_cache[template] = features
+    return features
+
+
+def _cannot_show(what: str) -> str:
+    return (
+        f"the model's chat template does not show {what}, so they would be dropped from training. Use a "
+        "model whose template supports tools (Qwen3's does), or remove the tokenizer's chat_template so "
+        "that trainer's ChatML fallback (which shows tools, calls and results) is used"
+    )
 
 
 def tokenize_conversation(
-    messages: Sequence[Message], tokenizer: Any, template_kwargs: Mapping[str, Any] | None = None
+    messages: Sequence[Message],
+    tokenizer: Any,
+    template_kwargs: Mapping[str, Any] | None = None,
+    *,
+    tools: list[dict[str, Any]] | None = None,
+    trained_turns: str = "all",
 ) -> TokenizedConversation:
     """Token ids of the rendered conversation, with labels on the assistant's tokens only.
 
@@ -134,10 +263,14 @@ def tokenize_conversation(
     and :data:`IGNORE_INDEX` elsewhere; see the module docstring for the rule.
     A tokenizer without a chat template renders ChatML.
 
+    :param tools: the conversation's tool schemas.
+    :param trained_turns: ``all`` assistant turns, or only the ``last``.
     :raises InvalidExampleError: see :func:`render_conversation`.
     :raises TrainerError: see :func:`render_conversation`.
     """
-    rendered = render_conversation(messages, tokenizer, template_kwargs)
+    rendered = render_conversation(
+        messages, tokenizer, template_kwargs, tools=tools, trained_turns=trained_turns
+    )
     pieces: list[tuple[str, bool]] = []
     position = 0
     for start, end in rendered.spans:

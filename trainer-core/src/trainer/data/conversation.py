@@ -5,12 +5,44 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from trainer.profiles.base import (
-    DataProfile,
-    Message,
-    check_stop_sequences,
-    validate_messages,
-)
+from trainer.conversation.model import Conversation, Message
+from trainer.conversation.validate import check_turns
+from trainer.profiles.base import DataProfile, as_conversation, check_stop_sequences
+
+
+def build_conversation(
+    profile: DataProfile,
+    example: Mapping[str, Any],
+    base_system_prompt: str,
+    stop_sequences: list[str],
+    *,
+    allow_consecutive_assistant: bool = False,
+) -> Conversation:
+    """The profile's conversation for ``example``, with the system turn filled in, and its tools.
+
+    The system turn is ``profile.format_row_system_prompt(base, example)``
+    (by default ``format_system_prompt(base)``), where ``base`` is the row's
+    own system message when it has one, else ``base_system_prompt``. An empty
+    result leaves the conversation without a system turn.
+
+    :param allow_consecutive_assistant: accept two assistant turns in a row
+        (``data.allow_consecutive_assistant``).
+    :raises InvalidExampleError: the profile cannot render the row, its output
+        breaks a conversation rule, or a stop sequence occurs inside an
+        assistant turn.
+    """
+    conversation = as_conversation(profile.prepare_messages(example))
+    messages = conversation.messages
+    base = base_system_prompt
+    if messages[0]["role"] == "system":
+        base = messages[0]["content"]
+        messages = messages[1:]
+    system = profile.format_row_system_prompt(base, example)
+    turns = ([{"role": "system", "content": system}] if system else []) + [dict(m) for m in messages]
+    if not allow_consecutive_assistant:
+        check_turns(turns, conversation.tools, allow_consecutive_assistant=False)
+    check_stop_sequences(turns, stop_sequences)
+    return Conversation(turns, conversation.tools)
 
 
 def build_messages(
@@ -19,26 +51,10 @@ def build_messages(
     base_system_prompt: str,
     stop_sequences: list[str],
 ) -> list[Message]:
-    """The profile's messages for ``example``, with the system turn filled in.
-
-    The system turn is ``profile.format_system_prompt(base)``, where ``base`` is
-    the row's own system message when it has one, else ``base_system_prompt``.
-    An empty result leaves the conversation without a system turn.
-
-    :raises InvalidExampleError: the profile cannot render the row, its output
-        is malformed, or a stop sequence occurs inside an assistant turn.
-    """
-    messages = validate_messages(profile.prepare_messages(example))
-    base = base_system_prompt
-    if messages[0]["role"] == "system":
-        base = messages[0]["content"]
-        messages = messages[1:]
-    system = profile.format_system_prompt(base)
-    conversation = ([{"role": "system", "content": system}] if system else []) + [
-        dict(message) for message in messages
-    ]
-    check_stop_sequences(conversation, stop_sequences)
-    return conversation
+    """The messages of :func:`build_conversation` (without its tools)."""
+    return build_conversation(
+        profile, example, base_system_prompt, stop_sequences, allow_consecutive_assistant=True
+    ).messages
 
 
 def effective_stop_sequences(profile: DataProfile, override: list[str] | None) -> list[str]:

@@ -19,9 +19,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from trainer.data.chat_template import IGNORE_INDEX, ensure_chat_template, tokenize_conversation
+from trainer.data.chat_template import (
+    IGNORE_INDEX,
+    TRAINED_TURNS,
+    ensure_chat_template,
+    tokenize_conversation,
+)
 from trainer.data.collators import PackedCollator, PaddedCollator, build_collator
-from trainer.data.conversation import build_messages
+from trainer.data.conversation import build_conversation
 from trainer.data.loading import ROW_COLUMN, load_raw_datasets, source_label
 from trainer.data.packing import pack_dataset
 from trainer.data.report import MAX_PROBLEMS, DataReport
@@ -59,6 +64,8 @@ def prepare_dataset(
     skip_invalid: bool = False,
     num_proc: int | None = None,
     template_kwargs: dict[str, Any] | None = None,
+    trained_turns: str = "all",
+    allow_consecutive_assistant: bool = False,
 ) -> tuple[Any, DataReport]:
     """Tokenize ``rows`` for training: ``(dataset of input_ids and labels, report)``.
 
@@ -75,6 +82,9 @@ def prepare_dataset(
     :param num_proc: worker processes for tokenizing; ``None`` for one.
     :param template_kwargs: extra chat-template variables (e.g. ``enable_thinking``);
         generation must use the same ones.
+    :param trained_turns: train ``all`` assistant turns (tool-call turns included), or only the ``last``.
+    :param allow_consecutive_assistant: accept two assistant turns in a row instead of
+        refusing the row.
     :raises InvalidExampleError: a row the profile cannot read (without ``skip_invalid``),
         naming the source, the row and the accepted fields.
     :raises TrainerError: an over-length row with ``overlength="error"``; no example left.
@@ -83,6 +93,8 @@ def prepare_dataset(
         raise TrainerError(f"overlength must be one of {', '.join(OVERLENGTH_POLICIES)}, got {overlength!r}")
     if max_length < 1:
         raise TrainerError(f"max_length must be at least 1, got {max_length}")
+    if trained_turns not in TRAINED_TURNS:
+        raise TrainerError(f"trained_turns must be one of {', '.join(TRAINED_TURNS)}, got {trained_turns!r}")
     from datasets import Features, List, Value
 
     ensure_chat_template(tokenizer)
@@ -106,6 +118,8 @@ def prepare_dataset(
         "max_length": max_length,
         "truncate": overlength == "truncate",
         "template_kwargs": dict(template_kwargs or {}),
+        "trained_turns": trained_turns,
+        "allow_consecutive_assistant": allow_consecutive_assistant,
     }
     tokenized = rows.map(
         _tokenize_rows,
@@ -136,6 +150,8 @@ def _tokenize_rows(
     max_length: int,
     truncate: bool,
     template_kwargs: dict[str, Any],
+    trained_turns: str,
+    allow_consecutive_assistant: bool,
 ) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {
         "input_ids": [],
@@ -155,8 +171,20 @@ def _tokenize_rows(
         labels: list[int] = []
         length, status, reason = 0, KEPT, ""
         try:
-            messages = build_messages(profile, row, system_prompt, stop_sequences)
-            input_ids, labels = tokenize_conversation(messages, tokenizer, template_kwargs)
+            conversation = build_conversation(
+                profile,
+                row,
+                system_prompt,
+                stop_sequences,
+                allow_consecutive_assistant=allow_consecutive_assistant,
+            )
+            input_ids, labels = tokenize_conversation(
+                conversation.messages,
+                tokenizer,
+                template_kwargs,
+                tools=conversation.tools,
+                trained_turns=trained_turns,
+            )
         except InvalidExampleError as exc:
             status, reason = INVALID, " ".join(str(exc).split())
         else:
@@ -301,7 +329,12 @@ def _code_modules(profile: DataProfile) -> list[str]:
     return [
         __name__,
         "trainer.data.chat_template",
+        "trainer.data.chatml",
         "trainer.data.conversation",
+        "trainer.conversation.model",
+        "trainer.conversation.validate",
+        "trainer.conversation.layouts",
+        "trainer.conversation.tool_calls",
         "trainer.profiles.base",
         "trainer.profiles.fields",
         type(profile).__module__,

@@ -8,25 +8,31 @@ implement the three abstract methods, and register the class through the
 
 from __future__ import annotations
 
+import json
 import re
-import reprlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from trainer.errors import TrainerError
+from trainer.conversation.model import ROLES, Conversation, Message
+from trainer.conversation.validate import normalize_conversation
+from trainer.errors import InvalidExampleError, TrainerError, short_repr
 
-Message = dict[str, str]
-VALID_ROLES = ("system", "user", "assistant")
+VALID_ROLES = ROLES
 
-
-class InvalidExampleError(TrainerError):
-    """A row lacks what the profile needs, or holds something it cannot render.
-
-    The message names the missing or bad field and the fields the profile
-    accepts. Callers that know where the row came from prefix the file and row
-    number.
-    """
+__all__ = [
+    "VALID_ROLES",
+    "Conversation",
+    "DataProfile",
+    "InvalidExampleError",
+    "Message",
+    "answers_match",
+    "as_conversation",
+    "check_stop_sequences",
+    "normalize_answer",
+    "short_repr",
+    "validate_messages",
+]
 
 
 class DataProfile(ABC):
@@ -34,9 +40,11 @@ class DataProfile(ABC):
 
     Required:
 
-    - :meth:`prepare_messages` — one example to a list of ``{"role", "content"}``
-      messages (``user`` and ``assistant`` turns; a ``system`` turn only when the
-      row itself carries one).
+    - :meth:`prepare_messages` — one example to a list of messages
+      (``{"role", "content"}`` dicts; a ``system`` turn only when the row itself
+      carries one), or to a :class:`~trainer.conversation.Conversation` when the
+      row offers tools. Messages may be structured: assistant ``tool_calls`` and
+      ``reasoning_content``, ``tool`` turns (see :mod:`trainer.conversation`).
     - :meth:`get_stop_sequences` — strings at which generation stops. None of
       them may occur inside the profile's own training targets.
     - :meth:`format_system_prompt` — the run's base system prompt, adapted to
@@ -53,6 +61,8 @@ class DataProfile(ABC):
     - :meth:`check_answer` — whether generated text answers correctly.
     - ``suits`` and :meth:`rate_example` — what data the profile is made for,
       used by ``trainer suggest-profile`` to rank profiles for a dataset.
+    - :meth:`format_row_system_prompt` — the system prompt when it depends on
+      the row (plugin API 1.2); the default is :meth:`format_system_prompt`.
 
     Optional, for composition (``--profile a+b``; see :mod:`trainer.profiles.compose`):
     a profile that implements :meth:`transform_messages` may follow another
@@ -77,12 +87,15 @@ class DataProfile(ABC):
             )
 
     @abstractmethod
-    def prepare_messages(self, example: Mapping[str, Any]) -> list[Message]:
+    def prepare_messages(self, example: Mapping[str, Any]) -> list[Message] | Conversation:
         """Turn one dataset row into chat messages.
 
         :param example: the row, a mapping of field name to value.
-        :return: messages, each ``{"role": ..., "content": ...}``; the last one is
-            the assistant turn the model learns to produce.
+        :return: messages, each ``{"role": ..., "content": ...}`` and, on assistant
+            turns, optionally ``tool_calls`` and ``reasoning_content``; ``tool``
+            turns for call results. The last one is the assistant turn the model
+            learns to produce. Return a :class:`~trainer.conversation.Conversation`
+            to offer the row's ``tools`` as well.
         :raises InvalidExampleError: the row lacks the fields the profile needs.
         """
 
@@ -93,6 +106,17 @@ class DataProfile(ABC):
     @abstractmethod
     def format_system_prompt(self, base_prompt: str) -> str:
         """The system prompt for this profile, built on the run's ``base_prompt``."""
+
+    def format_row_system_prompt(self, base_prompt: str, example: Mapping[str, Any]) -> str:
+        """The system prompt for one row, when it depends on the row (plugin API 1.2).
+
+        :param base_prompt: the run's base prompt, or the system turn the row's
+            messages bring.
+        :param example: the row being rendered.
+
+        The default ignores the row and returns :meth:`format_system_prompt`.
+        """
+        return self.format_system_prompt(base_prompt)
 
     def expected_answer(self, example: Mapping[str, Any]) -> str | None:
         """The reference answer of a row (the GSM8K ``####`` value or the target).
@@ -129,13 +153,17 @@ class DataProfile(ABC):
         """
         return 0.0
 
-    def transform_messages(self, messages: list[Message], example: Mapping[str, Any]) -> list[Message]:
+    def transform_messages(
+        self, messages: list[Message], example: Mapping[str, Any]
+    ) -> list[Message] | Conversation:
         """Adapt the messages an earlier profile built, when this one follows it (``a+b``).
 
         :param messages: what the profiles before this one made of the row.
         :param example: the row itself, for the parts the messages no longer show.
-        :return: the new messages; the earlier profile's answer must stay readable
-            once :meth:`restore_text` has undone the change.
+        :return: the new messages (the tools stay those the first profile gave,
+            unless a :class:`~trainer.conversation.Conversation` is returned); the
+            earlier profile's answer must stay readable once :meth:`restore_text`
+            has undone the change.
         :raises InvalidExampleError: the row cannot be transformed.
 
         The default cannot transform, so such a profile may only come first.
@@ -186,55 +214,30 @@ def answers_match(found: str, expected: str) -> bool:
 
 
 def validate_messages(messages: Any) -> list[Message]:
-    """Check the shape of a profile's output; return it unchanged.
+    """Check a profile's messages; return them in canonical form.
 
-    :raises InvalidExampleError: not a list of ``{"role", "content"}`` dicts with
-        string content, known roles, a system turn only first, and an assistant
-        turn last.
+    :raises InvalidExampleError: a message breaks a rule of
+        :mod:`trainer.conversation.validate`, or the last message is not the
+        assistant turn to train on.
     """
-    if not isinstance(messages, list) or not messages:
-        raise InvalidExampleError("messages must be a non-empty list of {'role', 'content'} dicts")
-    for index, message in enumerate(messages):
-        if not isinstance(message, Mapping) or "role" not in message or "content" not in message:
-            raise InvalidExampleError(
-                f"message {index} must be a dict with 'role' and 'content', got {short_repr(message)}"
-            )
-        role, content = message["role"], message["content"]
-        if role not in VALID_ROLES:
-            raise InvalidExampleError(
-                f"message {index} has role {short_repr(role)}; use one of: {', '.join(VALID_ROLES)}"
-            )
-        if role == "system" and index != 0:
-            raise InvalidExampleError(f"message {index} is a system turn; only the first message may be")
-        if not isinstance(content, str):
-            raise InvalidExampleError(
-                f"message {index} content must be a string, got {type(content).__name__}"
-            )
-    if messages[-1]["role"] != "assistant":
+    return as_conversation(messages).messages
+
+
+def as_conversation(output: Any) -> Conversation:
+    """What ``prepare_messages`` returned (a list or a :class:`Conversation`), checked and normalized.
+
+    :raises InvalidExampleError: see :func:`validate_messages`.
+    """
+    if isinstance(output, Conversation):
+        conversation = normalize_conversation(output.messages, output.tools)
+    else:
+        conversation = normalize_conversation(output)
+    last = conversation.messages[-1]["role"]
+    if last != "assistant":
         raise InvalidExampleError(
-            "the last message must be the assistant turn to train on, got role "
-            f"{short_repr(messages[-1]['role'])}"
+            f"the last message must be the assistant turn to train on, got role {short_repr(last)}"
         )
-    return messages
-
-
-def short_repr(value: Any) -> str:
-    """``repr(value)`` cut to about 60 characters, for quoting a row's value in an error.
-
-    Only the start of a huge or deeply nested value is looked at; an int of more
-    digits than Python converts to text is described instead.
-    """
-    try:
-        text = repr(value[:61]) if isinstance(value, str) else _SHORT_REPR.repr(value)
-    except ValueError:
-        where = "" if isinstance(value, int) else f"a {type(value).__name__} holding "
-        return f"<{where}an int of more than 4,300 digits>"
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-_SHORT_REPR = reprlib.Repr()
-_SHORT_REPR.maxlevel, _SHORT_REPR.maxlist, _SHORT_REPR.maxdict = 3, 8, 8
-_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 80
+    return conversation
 
 
 def check_stop_sequences(messages: list[Message], stop_sequences: list[str]) -> None:
@@ -246,8 +249,11 @@ def check_stop_sequences(messages: list[Message], stop_sequences: list[str]) -> 
     for message in messages:
         if message["role"] != "assistant":
             continue
+        written = [message.get("reasoning_content") or "", message["content"]] + [
+            json.dumps(call["function"], ensure_ascii=False) for call in message.get("tool_calls", [])
+        ]
         for stop in stop_sequences:
-            if stop and stop in message["content"]:
+            if stop and any(stop in text for text in written):
                 raise InvalidExampleError(
                     f"the assistant turn contains the stop sequence {stop!r}; generation would stop "
                     "there. Remove it from the row or override profile.stop_sequences"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from trainer.conversation.model import Conversation
 from trainer.profiles.base import DataProfile, Message
 from trainer.profiles.fields import read_example
 
@@ -14,13 +15,15 @@ class ChatProfile(DataProfile):
 
     name = "chat"
     description = "Pass-through: ready-made messages, or prompt/response pairs as they stand"
-    suits = "ready-made conversations (messages), or prompt/response pairs without reasoning"
+    suits = "ready-made conversations (messages, tools, ShareGPT), or prompt/response pairs without reasoning"
 
-    def prepare_messages(self, example: Mapping[str, Any]) -> list[Message]:
-        """Rows with ``messages`` pass unchanged; others become user + assistant turns."""
+    def prepare_messages(self, example: Mapping[str, Any]) -> list[Message] | Conversation:
+        """Conversations (``messages`` with ``tools``, ShareGPT) pass as they are; others become
+        user + assistant turns."""
         parsed = read_example(example)
         if parsed.messages is not None:
-            return [dict(message) for message in parsed.messages]
+            messages = [dict(message) for message in parsed.messages]
+            return Conversation(messages, parsed.tools) if parsed.tools else messages
         return [
             {"role": "user", "content": parsed.prompt},
             {"role": "assistant", "content": parsed.target},

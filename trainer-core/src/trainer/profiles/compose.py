@@ -29,12 +29,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from trainer.conversation.model import Conversation
 from trainer.errors import TrainerError
 from trainer.profiles.base import (
     DataProfile,
     InvalidExampleError,
     Message,
-    validate_messages,
+    as_conversation,
 )
 
 SEPARATOR = "+"
@@ -111,21 +112,32 @@ class ComposedProfile(DataProfile):
         """The profile that builds the messages and owns the answer."""
         return self.parts[0]
 
-    def prepare_messages(self, example: Mapping[str, Any]) -> list[Message]:
-        """The first profile's messages, transformed by each later profile in turn."""
-        return self.stages(example)[-1]
+    def prepare_messages(self, example: Mapping[str, Any]) -> list[Message] | Conversation:
+        """The first profile's messages, transformed by each later profile in turn.
+
+        A plain list, as before plugin API 1.2, unless the conversation has tools.
+        """
+        conversation = self.conversation_stages(example)[-1]
+        return conversation if conversation.tools else conversation.messages
 
     def stages(self, example: Mapping[str, Any]) -> list[list[Message]]:
-        """The messages after each profile: built by the first, then after each transform.
+        """The messages after each profile: built by the first, then after each transform."""
+        return [conversation.messages for conversation in self.conversation_stages(example)]
+
+    def conversation_stages(self, example: Mapping[str, Any]) -> list[Conversation]:
+        """The conversation after each profile. A later profile keeps the tools unless it returns new ones.
 
         Stop sequences are not checked here: the run checks the ones in effect
         (``profile.stop_sequences`` or this profile's) on every row.
         """
-        messages = self.first.prepare_messages(example)
-        stages = [messages]
+        conversation = as_conversation(self.first.prepare_messages(example))
+        stages = [conversation]
         for part in self.parts[1:]:
-            messages = validate_messages(part.transform_messages([dict(m) for m in messages], example))
-            stages.append(messages)
+            output = part.transform_messages([dict(m) for m in conversation.messages], example)
+            if not isinstance(output, Conversation):
+                output = Conversation(output, conversation.tools)
+            conversation = as_conversation(output)
+            stages.append(conversation)
         return stages
 
     def get_stop_sequences(self) -> list[str]:
@@ -135,6 +147,13 @@ class ComposedProfile(DataProfile):
     def format_system_prompt(self, base_prompt: str) -> str:
         """The first profile's prompt, with each later profile's instruction added."""
         prompt = self.first.format_system_prompt(base_prompt)
+        for part in self.parts[1:]:
+            prompt = part.transform_system_prompt(prompt)
+        return prompt
+
+    def format_row_system_prompt(self, base_prompt: str, example: Mapping[str, Any]) -> str:
+        """The first profile's prompt for the row, with each later profile's instruction added."""
+        prompt = self.first.format_row_system_prompt(base_prompt, example)
         for part in self.parts[1:]:
             prompt = part.transform_system_prompt(prompt)
         return prompt

@@ -10,7 +10,9 @@ profile accepts the same layouts and reports a missing field the same way:
   step per line, or a list of strings);
 - GSM8K answers: worked lines with ``<<48/2=24>>`` calculator notes and a last
   line ``#### <answer>``; the notes are removed and the lines become reasoning;
-- ready-made ``messages``: a list of ``{"role", "content"}`` dicts.
+- ready-made conversations: ``messages`` (OpenAI / Hugging Face layout, with
+  ``tools``, ``tool_calls``, ``tool`` turns and ``reasoning_content``) or
+  ``conversations`` (ShareGPT); see :mod:`trainer.conversation.layouts`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trainer.profiles.base import InvalidExampleError, Message, short_repr, validate_messages
+from trainer.conversation.layouts import SHAREGPT_FIELD, read_conversation
+from trainer.conversation.model import Message
+from trainer.errors import InvalidExampleError, short_repr
 
 PROMPT_FIELDS = ("prompt", "question", "instruction")
 INPUT_FIELD = "input"
@@ -30,7 +34,7 @@ MESSAGES_FIELD = "messages"
 
 ACCEPTED_FIELDS = (
     f"{' / '.join(PROMPT_FIELDS)} (+ {INPUT_FIELD}) with {' / '.join(TARGET_FIELDS)}, "
-    f"optionally {' / '.join(REASONING_FIELDS)}; or {MESSAGES_FIELD}"
+    f"optionally {' / '.join(REASONING_FIELDS)}; or {MESSAGES_FIELD} (with tools); or {SHAREGPT_FIELD}"
 )
 
 # "\s*(\S.*)" and not "\s*(.+?)\s*$": the lazy form takes quadratic time on a long run of spaces.
@@ -48,7 +52,9 @@ class Example:
     :ivar answer: the final answer: GSM8K's ``####`` value, else the target.
     :ivar reasoning: reasoning lines (from a reasoning field or GSM8K's worked
         lines), without blank lines; empty when the row has none.
-    :ivar messages: the row's ready-made messages, or ``None``.
+    :ivar messages: the row's ready-made messages (``messages`` or ShareGPT
+        ``conversations``, in canonical form), or ``None``.
+    :ivar tools: the tools a ready-made conversation offers, or ``None``.
     """
 
     prompt: str = ""
@@ -56,6 +62,7 @@ class Example:
     answer: str = ""
     reasoning: list[str] = field(default_factory=list)
     messages: list[Message] | None = None
+    tools: list[dict[str, Any]] | None = None
 
 
 def read_example(example: Mapping[str, Any]) -> Example:
@@ -71,13 +78,16 @@ def read_example(example: Mapping[str, Any]) -> Example:
     prompt = _first_text(example, PROMPT_FIELDS)
     target = _first_text(example, TARGET_FIELDS)
     if prompt is None or target is None:
-        messages = example.get(MESSAGES_FIELD)
-        if messages is not None and prompt is None:
-            try:
-                checked = validate_messages(_plain_messages(messages))
-            except InvalidExampleError as exc:
-                raise InvalidExampleError(f"field '{MESSAGES_FIELD}': {exc}") from None
-            return Example(messages=checked)
+        conversation = read_conversation(example) if prompt is None else None
+        if conversation is not None:
+            last = conversation.messages[-1]["role"]
+            if last != "assistant":
+                field = MESSAGES_FIELD if example.get(MESSAGES_FIELD) is not None else SHAREGPT_FIELD
+                raise InvalidExampleError(
+                    f"field '{field}': the conversation ends with a {last} turn; its last message must be "
+                    "the assistant turn to train on"
+                )
+            return Example(messages=conversation.messages, tools=conversation.tools)
         missing = "a user turn" if prompt is None else "a target"
         present = ", ".join(sorted(map(_field_name, example))) or "none"
         raise InvalidExampleError(
@@ -180,13 +190,3 @@ def _gsm8k_split(target: str) -> tuple[list[str], str] | None:
         return None
     worked = [strip_calculator_notes(line).strip() for line in lines[:-1]]
     return [line for line in worked if line], final.group(1).strip()
-
-
-def _plain_messages(messages: Any) -> Any:
-    # datasets may hand back messages with extra keys (None-filled columns); keep role and content.
-    if isinstance(messages, list):
-        return [
-            {"role": m.get("role"), "content": m.get("content")} if isinstance(m, Mapping) else m
-            for m in messages
-        ]
-    return messages
