@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trainer.conversation.model import Conversation, Message
 from trainer.errors import TrainerError
 
 RUN_INFO_FILE = "trainer_run.json"
@@ -84,14 +86,19 @@ def load_model_for_generation(directory: str | Path, trust_remote_code: bool = F
 def generate(
     model: Any,
     tokenizer: Any,
-    messages: list[dict[str, str]],
+    messages: list[Message] | Conversation,
     *,
     stop_sequences: list[str],
     penalized_strings: list[str] | tuple[str, ...] = (),
     max_new_tokens: int = 128,
     temperature: float = 0.0,
+    template_kwargs: dict[str, Any] | None = None,
 ) -> str:
-    """Generate the assistant's reply to ``messages``; the text stops before any stop sequence."""
+    """Generate the assistant's reply to ``messages``; the text stops before any stop sequence.
+
+    :param messages: the conversation so far, or a :class:`~trainer.conversation.Conversation`
+        whose tools are offered to the model.
+    """
     return generate_batch(
         model,
         tokenizer,
@@ -100,29 +107,36 @@ def generate(
         penalized_strings=penalized_strings,
         max_new_tokens=max_new_tokens,
         temperature=temperature,
+        template_kwargs=template_kwargs,
     )[0]
 
 
 def generate_batch(
     model: Any,
     tokenizer: Any,
-    conversations: list[list[dict[str, str]]],
+    conversations: Sequence[list[Message] | Conversation],
     *,
     stop_sequences: list[str],
     penalized_strings: list[str] | tuple[str, ...] = (),
     max_new_tokens: int = 128,
     temperature: float = 0.0,
+    template_kwargs: dict[str, Any] | None = None,
 ) -> list[str]:
-    """Replies to several conversations in one batch (left-padded), each cut at its first stop sequence."""
+    """Replies to several conversations in one batch (left-padded), each cut at its first stop sequence.
+
+    Prompts are rendered as training rendered them
+    (:func:`trainer.data.chat_template.render_prompt`): the tokenizer's chat
+    template, or trainer's ChatML when it has none, with each conversation's tools.
+    """
     import torch
 
-    from trainer.data.chatml import render_chatml
+    from trainer.data.chat_template import render_prompt
 
     prompts = [
-        tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        if tokenizer.chat_template
-        else render_chatml(messages, add_generation_prompt=True)
-        for messages in conversations
+        render_prompt(item.messages, tokenizer, template_kwargs, tools=item.tools)
+        if isinstance(item, Conversation)
+        else render_prompt(item, tokenizer, template_kwargs)
+        for item in conversations
     ]
     padding_side = tokenizer.padding_side
     tokenizer.padding_side = "left"  # generation continues from the right end of every row

@@ -15,7 +15,12 @@ arguments can be added to a spec without breaking existing plugins.
 (:class:`trainer.profiles.base.DataProfile`). It changes its major number only
 when a hook loses an argument or something changes meaning; adding hooks,
 arguments or optional methods raises the minor number (1.1 added the optional
-``DataProfile`` methods for composition and ``trainer suggest-profile``).
+``DataProfile`` methods for composition and ``trainer suggest-profile``; 1.2
+structured conversations: ``prepare_messages`` may return tool calls, tool turns
+and reasoning, or a :class:`trainer.conversation.Conversation` with tools, and
+the optional ``format_row_system_prompt``). The trainer-core version range a
+plugin package declares is unchanged by a minor raise, so packages built for an
+earlier 1.x keep loading.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 import pluggy
 
 PROJECT_NAME = "trainer"
-PLUGIN_API_VERSION = "1.1"
+PLUGIN_API_VERSION = "1.2"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)

@@ -584,6 +584,7 @@ def profile_reference(name: str, rows: list[tuple[str, dict[str, Any]]] | None =
     (:func:`trainer.data.conversation.build_messages` with the profile's stop
     sequences), so the page shows what the installed code does.
     """
+    from trainer.conversation.tool_calls import reply_text
     from trainer.data.conversation import build_messages
     from trainer.profiles import InvalidExampleError, get_profile, installed_profiles
 
@@ -628,8 +629,9 @@ def profile_reference(name: str, rows: list[tuple[str, dict[str, Any]]] | None =
         if expected is None:
             lines += [f"The row has no expected answer, so previews do not score it. {rating}", ""]
             continue
-        found = profile.parse_answer(messages[-1]["content"])
-        verdict = "correct" if profile.check_answer(messages[-1]["content"], expected) else "not correct"
+        target = reply_text(messages[-1])
+        found = profile.parse_answer(target)
+        verdict = "correct" if profile.check_answer(target, expected) else "not correct"
         if "\n" in expected or (found is not None and "\n" in found):
             # A multi-line answer (the chat profile's whole target) cannot be an inline code span.
             lines += ["Expected answer:", "", fence(expected, "text"), ""]

@@ -20,9 +20,12 @@ from typing import Any, ClassVar
 
 import pytest
 
+from trainer.conversation.model import Message
+from trainer.conversation.tool_calls import reply_text
 from trainer.errors import TrainerError
 from trainer.profiles import get_profile, installed_profiles
-from trainer.profiles.base import VALID_ROLES, DataProfile, InvalidExampleError
+from trainer.profiles.base import VALID_ROLES, DataProfile, InvalidExampleError, as_conversation
+from trainer.profiles.base import check_stop_sequences as _stop_sequences_inside
 from trainer.profiles.compose import SEPARATOR, compose, split_name
 from trainer.profiles.fields import MESSAGES_FIELD
 
@@ -73,13 +76,31 @@ def check_registered(profile_name: str, distribution: str | None = None) -> None
         )
 
 
+def rendered_messages(profile: DataProfile, row: Mapping[str, Any]) -> list[Message]:
+    """The profile's messages for ``row`` in canonical form, whether it returns a list or a Conversation.
+
+    :raises AssertionError: the output breaks a conversation rule (the message says which).
+    """
+    output = profile.prepare_messages(row)
+    try:
+        return as_conversation(output).messages
+    except InvalidExampleError as exc:
+        raise AssertionError(f"{row!r}: prepare_messages returned an invalid conversation: {exc}") from exc
+
+
 def check_messages(profile: DataProfile, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Messages are role/content dicts with string content, in a valid order, ending with the assistant."""
+    """Messages are role/content dicts with string content, in a valid order, ending with the assistant.
+
+    Structured messages (tool calls, tool turns, reasoning) must keep the rules of
+    :mod:`trainer.conversation.validate`.
+    """
     for row in rows:
-        messages = profile.prepare_messages(row)
+        output = profile.prepare_messages(row)
+        messages = output.messages if hasattr(output, "messages") else output
         assert isinstance(messages, list) and messages, (
             f"{row!r}: expected a non-empty list, got {messages!r}"
         )
+        rendered_messages(profile, row)
         for index, message in enumerate(messages):
             assert isinstance(message, dict) and set(message) >= {"role", "content"}, (
                 f"{row!r}: message {index} is not a role/content dict: {message!r}"
@@ -91,7 +112,7 @@ def check_messages(profile: DataProfile, rows: Sequence[Mapping[str, Any]]) -> N
         assert turns and turns[0] == "user", f"{row!r}: the conversation must open with a user turn: {turns}"
         assert turns[-1] == "assistant", f"{row!r}: the last turn must be the assistant's: {turns}"
         for first, second in zip(turns, turns[1:], strict=False):
-            assert first != second, f"{row!r}: two {first} turns in a row: {turns}"
+            assert first != second or first == "tool", f"{row!r}: two {first} turns in a row: {turns}"
 
 
 def check_deterministic(profile: DataProfile, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -116,10 +137,10 @@ def check_stop_sequences(profile: DataProfile, rows: Sequence[Mapping[str, Any]]
         f"get_stop_sequences must return a list of non-empty strings, got {stops!r}"
     )
     for row in rows:
-        for message in profile.prepare_messages(row):
-            if message["role"] == "assistant":
-                inside = [stop for stop in stops if stop in message["content"]]
-                assert not inside, f"{row!r}: the target contains stop sequence(s) {inside}"
+        try:
+            _stop_sequences_inside(rendered_messages(profile, row), stops)
+        except InvalidExampleError as exc:
+            raise AssertionError(f"{row!r}: {exc}") from exc
 
 
 def check_answer_parser(profile: DataProfile, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -128,7 +149,7 @@ def check_answer_parser(profile: DataProfile, rows: Sequence[Mapping[str, Any]])
         expected = profile.expected_answer(row)
         if expected is None:
             continue
-        target = profile.prepare_messages(row)[-1]["content"]
+        target = reply_text(rendered_messages(profile, row)[-1])
         assert profile.parse_answer(target) is not None, (
             f"{row!r}: parse_answer found no answer in {target!r}"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -32,12 +33,14 @@ from trainer.errors import TrainerError
 def preview(num_examples: int, as_json: bool, show_tokens: bool, **options: Any) -> None:
     """Render the first rows of a dataset through a profile.
 
-    Shows each row's messages, then the chat-formatted text the model sees, and
-    the stop sequences at which generation will end. With --tokens, the first
-    example's tokens follow, those the model is trained on marked ">>".
+    Shows each row's messages (tool calls, tool results and reasoning included)
+    and tools, then the text the run's chat template makes of them (--model's
+    template, else the demo model's), and the stop sequences at which generation
+    will end. With --tokens, the first example's tokens follow, those the model
+    is trained on marked ">>".
     """
-    from trainer.data.chatml import render_chatml
-    from trainer.data.conversation import build_messages, effective_stop_sequences
+    from trainer.data.chat_template import render_conversation
+    from trainer.data.conversation import build_conversation, effective_stop_sequences
     from trainer.data.sources import iter_rows
     from trainer.profiles import InvalidExampleError, get_profile
 
@@ -47,6 +50,8 @@ def preview(num_examples: int, as_json: bool, show_tokens: bool, **options: Any)
         raise TrainerError("no dataset to preview. Pass --dataset FILE or set data.dataset_path")
     profile = get_profile(run_config.profile.name, run_config.profile.options)
     stops = effective_stop_sequences(profile, run_config.profile.stop_sequences)
+    template, template_source = _chat_template(run_config)
+    data = run_config.data
 
     rendered: list[dict[str, Any]] = []
     skipped = 0
@@ -54,7 +59,14 @@ def preview(num_examples: int, as_json: bool, show_tokens: bool, **options: Any)
         if len(rendered) == num_examples:
             break
         try:
-            messages = build_messages(profile, row, run_config.profile.system_prompt, stops)
+            conversation = build_conversation(
+                profile,
+                row,
+                run_config.profile.system_prompt,
+                stops,
+                allow_consecutive_assistant=data.allow_consecutive_assistant,
+            )
+            text = render_conversation(conversation.messages, template, tools=conversation.tools).text
         except InvalidExampleError as exc:
             if run_config.data.skip_invalid:
                 skipped += 1
@@ -63,19 +75,34 @@ def preview(num_examples: int, as_json: bool, show_tokens: bool, **options: Any)
                 f"{dataset} row {row_number}: {exc}. Fix the row, or set data.skip_invalid=true "
                 "to skip such rows"
             ) from None
-        rendered.append({"row": row_number, "messages": messages, "text": render_chatml(messages)})
+        rendered.append(
+            {
+                "row": row_number,
+                "messages": conversation.messages,
+                "tools": conversation.tools,
+                "text": text,
+            }
+        )
 
     if not rendered:
         raise TrainerError(f"dataset '{dataset}' has no rows the profile '{profile.name}' can render")
 
-    tokens = _token_labels(run_config, rendered[0]["messages"]) if show_tokens else None
+    tokens = None
+    if show_tokens:
+        tokens = _token_labels(_tokenizer(run_config), rendered[0], data.trained_turns)
 
     if as_json:
         if tokens is not None:
             rendered[0]["tokens"] = [token._asdict() for token in tokens]
         click.echo(
             json.dumps(
-                {"profile": profile.name, "stop_sequences": stops, "skipped": skipped, "examples": rendered},
+                {
+                    "profile": profile.name,
+                    "chat_template": template_source,
+                    "stop_sequences": stops,
+                    "skipped": skipped,
+                    "examples": rendered,
+                },
                 indent=2,
                 ensure_ascii=False,
             )
@@ -86,11 +113,14 @@ def preview(num_examples: int, as_json: bool, show_tokens: bool, **options: Any)
     for index, item in enumerate(rendered, start=1):
         click.echo("")
         click.echo(f"=== example {index} (row {item['row']}) ===")
+        if item["tools"]:
+            click.echo("--- tools ---")
+            for tool in item["tools"]:
+                click.echo(json.dumps(tool, ensure_ascii=False))
         click.echo("--- messages ---")
-        for message in item["messages"]:
-            click.echo(f"[{message['role']}]")
-            click.echo(message["content"])
-        click.echo("--- chat-formatted text (ChatML) ---")
+        for line in format_messages(item["messages"]):
+            click.echo(line)
+        click.echo(f"--- chat-formatted text ({template_source}) ---")
         click.echo(item["text"], nl=False)
     if tokens is not None:
         from trainer.data.token_view import format_token_labels
@@ -103,23 +133,64 @@ def preview(num_examples: int, as_json: bool, show_tokens: bool, **options: Any)
         click.echo(f"\nskipped {skipped} invalid row(s) (data.skip_invalid)")
 
 
-def _token_labels(run_config: Any, messages: list[dict[str, str]]) -> Any:
-    """The tokens of one rendered example, with trained flags, through the run's tokenizer."""
-    from trainer.data.chat_template import tokenize_conversation
-    from trainer.data.token_view import token_labels
+def format_messages(messages: list[dict[str, Any]]) -> list[str]:
+    """Messages as readable lines: ``[role]`` headers, then reasoning, content and calls, each labelled."""
+    lines = []
+    for message in messages:
+        role = message["role"]
+        name = message.get("name") or message.get("tool_call_id")
+        lines.append(f"[{role} {name}]" if role == "tool" and name else f"[{role}]")
+        if message.get("reasoning_content") is not None:
+            lines += ["(reasoning)", message["reasoning_content"], "(answer)"]
+        if message["content"] or not message.get("tool_calls"):
+            lines.append(message["content"])
+        for call in message.get("tool_calls", []):
+            lines.append("(tool call) " + json.dumps(call["function"], ensure_ascii=False))
+    return lines
 
+
+def _chat_template(run_config: Any) -> tuple[Any, str]:
+    """What renders the run's chat template, and a name for it: ``--model``'s, else the demo model's.
+
+    A local model directory is read without loading its tokenizer (no transformers, no
+    torch); a hub model id needs the tokenizer itself.
+    """
+    from trainer.data.template_text import TemplateText
+
+    model_path = run_config.model.model_path
+    if not model_path:
+        from trainer.models.demo import DEMO_TOKENIZER_DIR
+
+        return TemplateText.from_directory(DEMO_TOKENIZER_DIR), "the demo model's chat template: ChatML"
+    if Path(model_path).is_dir():
+        template: Any = TemplateText.from_directory(model_path)
+    else:
+        template = _tokenizer(run_config)
+    if getattr(template, "chat_template", None):
+        return template, f"the chat template of {model_path}"
+    return template, f"{model_path} has no chat template: trainer's ChatML"
+
+
+def _tokenizer(run_config: Any) -> Any:
+    """The run's tokenizer: ``--model``'s, else the demo model's."""
     model_path = run_config.model.model_path
     if model_path:
         from trainer.models.loading import load_tokenizer
 
-        tokenizer = load_tokenizer(model_path, run_config.model.trust_remote_code)
-    else:
-        try:
-            from trainer.models.demo import load_demo_tokenizer
-        except ImportError:
-            raise TrainerError("--tokens needs a tokenizer: pass --model DIR") from None
-        tokenizer = load_demo_tokenizer()
-    input_ids, labels = tokenize_conversation(messages, tokenizer)
+        return load_tokenizer(model_path, run_config.model.trust_remote_code)
+    from trainer.models.demo import load_demo_tokenizer
+
+    return load_demo_tokenizer()
+
+
+def _token_labels(tokenizer: Any, item: dict[str, Any], trained_turns: str) -> Any:
+    """The tokens of one rendered example, with trained flags, through the run's tokenizer."""
+    from trainer.data.chat_template import tokenize_conversation
+    from trainer.data.token_view import token_labels
+
+    input_ids, labels = tokenize_conversation(
+        item["messages"], tokenizer, tools=item["tools"], trained_turns=trained_turns
+    )
     return token_labels(input_ids, labels, tokenizer)
 
 

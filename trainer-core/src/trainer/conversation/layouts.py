@@ -86,7 +86,8 @@ def sharegpt_messages(turns: Any, system: Any = None) -> list[dict[str, Any]]:
     """
     if not isinstance(turns, list):
         raise InvalidExampleError(
-            f"field '{SHAREGPT_FIELD}' must be a list of {{'from', 'value'}} turns, got {type(turns).__name__}"
+            f"field '{SHAREGPT_FIELD}' must be a list of {{'from', 'value'}} turns, "
+            f"got {type(turns).__name__}"
         )
     messages: list[dict[str, Any]] = []
     if isinstance(system, str) and system.strip():

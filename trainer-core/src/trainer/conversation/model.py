@@ -73,7 +73,7 @@ def normalize_message(message: Any, index: int) -> Message:
     reasoning = next((message[key] for key in REASONING_KEYS if message.get(key) is not None), None)
     calls = message.get("tool_calls")
     if role != "assistant":
-        extra = [key for key in ("tool_calls", *REASONING_KEYS) if message.get(key) is not None]
+        extra = [key for key in ("tool_calls", *REASONING_KEYS) if message.get(key) not in (None, "", [])]
         if extra:
             raise InvalidExampleError(
                 f"{where} has {extra[0]}; only assistant turns may. Move it to the assistant turn"

@@ -42,6 +42,34 @@ def parse_tool_calls(text: str) -> list[dict[str, Any]] | None:
     return calls
 
 
+def format_tool_calls(calls: list[dict[str, Any]]) -> str:
+    """``calls`` written as the model writes them: ``<tool_call>`` blocks, one per line."""
+    blocks = []
+    for call in calls:
+        function = call.get("function", call)
+        body = json.dumps(
+            {"name": function["name"], "arguments": function.get("arguments", {})}, ensure_ascii=False
+        )
+        blocks.append(f"{TOOL_CALL_OPEN}\n{body}\n{TOOL_CALL_CLOSE}")
+    return "\n".join(blocks)
+
+
+def reply_text(message: Mapping[str, Any]) -> str:
+    """An assistant message as the text the model writes for it (Qwen3 / ChatML form).
+
+    Its ``<think>`` block when it has reasoning, its content, then its calls as
+    ``<tool_call>`` blocks: what a profile's ``parse_answer`` reads from generated text.
+    """
+    text = message.get("content") or ""
+    calls = message.get("tool_calls") or []
+    if calls:
+        text = (text + "\n" if text else "") + format_tool_calls(calls)
+    reasoning = message.get("reasoning_content")
+    if reasoning is not None:
+        text = f"<think>\n{reasoning}\n</think>\n\n{text}"
+    return text
+
+
 def calls_match(found: list[dict[str, Any]], expected: list[dict[str, Any]]) -> bool:
     """Same functions with JSON-equal arguments, in any order; numbers equal by value (``2`` and ``2.0``)."""
     return sorted(map(_canonical, found)) == sorted(map(_canonical, expected))

@@ -113,10 +113,11 @@ def _answer(
     """The calls still pending once the tool ``message`` has answered one of them."""
     if not pending:
         previous = messages[index - 1]["role"] if index else "nothing"
+        article = "an" if previous == "assistant" else "a"
         reason = (
             "every call of the assistant turn before it is already answered"
             if previous == "tool"
-            else f"it follows {'a ' + previous + ' turn' if index else 'nothing'}, not an assistant turn "
+            else f"it follows {f'{article} {previous} turn' if index else 'nothing'}, not an assistant turn "
             "with tool_calls"
         )
         raise InvalidExampleError(
@@ -144,7 +145,9 @@ def _answer(
     return pending[1:]
 
 
-def _unanswered(caller: Message, caller_index: int, pending: list[dict[str, Any]], index: int, role: str) -> str:
+def _unanswered(
+    caller: Message, caller_index: int, pending: list[dict[str, Any]], index: int, role: str
+) -> str:
     names = ", ".join(call["function"]["name"] for call in pending)
     made = len(caller.get("tool_calls", []))
     answered = made - len(pending)

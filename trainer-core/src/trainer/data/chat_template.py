@@ -222,7 +222,7 @@ def template_features(tokenizer: Any) -> dict[str, bool]:
     tool = {"type": "function", "function": {"name": _PROBE_TOOL, "parameters": {"type": "object"}}}
     call = {"type": "function", "function": {"name": _PROBE_TOOL, "arguments": {}}}
     user = {"role": "user", "content": "Hi"}
-    probes = {
+    probes: dict[str, tuple[list[Message], dict[str, Any], str]] = {
         "tools": ([user, {"role": "assistant", "content": "Hello"}], {"tools": [tool]}, _PROBE_TOOL),
         "tool_calls": ([user, {"role": "assistant", "content": "", "tool_calls": [call]}], {}, _PROBE_TOOL),
         "reasoning": (

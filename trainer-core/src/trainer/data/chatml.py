@@ -48,7 +48,8 @@ CHATML_TEMPLATE = """\
 {%- if not loop.first or message.content %}{{- '\\n' }}{%- endif %}
 {%- set function = call.function if call.function is defined else call %}
 {{- '<tool_call>\\n{"name": "' + function.name + '", "arguments": ' }}
-{%- if function.arguments is string %}{{- function.arguments }}{%- else %}{{- function.arguments | tojson }}{%- endif %}
+{%- if function.arguments is string %}{{- function.arguments }}
+{%- else %}{{- function.arguments | tojson }}{%- endif %}
 {{- '}\\n</tool_call>' }}
 {%- endfor %}
 {%- endif %}

@@ -14,16 +14,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from trainer.data.conversation import build_messages
+from trainer.conversation.model import Conversation
+from trainer.data.conversation import build_conversation
 from trainer.profiles.base import DataProfile, InvalidExampleError, Message
 
 
 @dataclass(frozen=True)
 class PreviewPrompt:
-    """One held-out example: the conversation up to the reply, and the answer expected."""
+    """One held-out example: the conversation up to the reply, its tools, and the answer expected."""
 
     messages: list[Message]
     expected: str | None
+    tools: list[dict[str, Any]] | None = None
 
 
 def preview_prompts(
@@ -39,10 +41,18 @@ def preview_prompts(
         if len(prompts) == count:
             break
         try:
-            conversation = build_messages(profile, row, system_prompt, stop_sequences)
+            conversation = build_conversation(
+                profile, row, system_prompt, stop_sequences, allow_consecutive_assistant=True
+            )
         except InvalidExampleError:
             continue  # the training data's report counts invalid rows; a preview just skips them
-        prompts.append(PreviewPrompt(messages=conversation[:-1], expected=profile.expected_answer(row)))
+        prompts.append(
+            PreviewPrompt(
+                messages=conversation.messages[:-1],
+                expected=profile.expected_answer(row),
+                tools=conversation.tools,
+            )
+        )
     return prompts
 
 
@@ -76,7 +86,7 @@ class PreviewRunner:
             texts = generate_batch(
                 model,
                 self.tokenizer,
-                [prompt.messages for prompt in self.prompts],
+                [Conversation(prompt.messages, prompt.tools) for prompt in self.prompts],
                 stop_sequences=self.stop_sequences,
                 penalized_strings=self.profile.penalized_strings,
                 max_new_tokens=self.max_new_tokens,
@@ -96,10 +106,16 @@ class PreviewRunner:
 
     def _judge(self, prompt: PreviewPrompt, text: str) -> dict[str, Any]:
         user_turns = [m["content"] for m in prompt.messages if m["role"] == "user"]
-        return {
+        sample = {
             "prompt": user_turns[-1] if user_turns else "",
             "expected": prompt.expected,
             "generated": text,
             "format_ok": self.profile.parse_answer(text) is not None,
             "correct": None if prompt.expected is None else self.profile.check_answer(text, prompt.expected),
         }
+        if prompt.tools:
+            from trainer.conversation.tool_calls import parse_tool_calls
+
+            calls = parse_tool_calls(text)
+            sample["tool_calls"] = None if calls is None else [call["function"] for call in calls]
+        return sample

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from trainer.conversation.model import Conversation
+from trainer.conversation.tool_calls import reply_text
 from trainer.errors import TrainerError
 from trainer.profiles.base import (
     DataProfile,
@@ -245,7 +246,7 @@ def _probe(profile: ComposedProfile, row: Mapping[str, Any]) -> str | None:
                         f"'{owner.name}' stops generation at {stop!r}, which occurs in the target once "
                         f"'{stage.name}' has {done} it (a {_layout(row)} row)"
                     )
-    target = stages[-1][-1]["content"]
+    target = reply_text(stages[-1][-1])
     for text in profile.penalized_strings:
         if text in target:
             return f"the penalized string {text!r} occurs in the target built from a {_layout(row)} row"
