@@ -320,3 +320,31 @@ def test_generating_the_pages_imports_no_ml_stack():
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
     )
     assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
+
+
+# -- (f) committed renderings ------------------------------------------------------------------------
+
+
+def test_the_conversations_page_shows_what_the_qwen3_template_renders_now():
+    from transformers import AutoTokenizer
+
+    from trainer import reference_conversations as examples
+
+    tokenizer_dir = REPO_ROOT.parent / "shared" / "models" / "qwen3-tokenizer"
+    assert tokenizer_dir.is_dir(), (
+        f"{tokenizer_dir} is missing: the tests need ../shared/models/qwen3-tokenizer beside the repository"
+    )
+    page = (PAGES / "conversations.md").read_text(encoding="utf-8")
+    current = examples.qwen3_examples(AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True))
+    assert examples.committed_block(page) == current, (
+        "docs/pages/conversations.md is out of date; rewrite its generated block with: python -m "
+        "trainer.reference_conversations ../shared/models/qwen3-tokenizer docs/pages/conversations.md"
+    )
+
+
+def test_a_stale_generated_block_is_told_apart():
+    from trainer import reference_conversations as examples
+
+    page = f"intro\n{examples.BEGIN}\n\nold text\n\n{examples.END}\n"
+    assert examples.committed_block(page) == "old text\n"
+    assert examples.committed_block(examples.replace_block(page, "new text")) == "new text\n"

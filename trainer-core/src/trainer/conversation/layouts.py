@@ -15,7 +15,8 @@
   ``function_call``, ``tool_call``                    an assistant turn whose ``tool_calls`` are the
                                                       value: a JSON call ``{"name", "arguments"}``,
                                                       a list of them, or ``<tool_call>`` blocks; it
-                                                      joins an assistant turn right before it
+                                                      joins an assistant turn (or call) right
+                                                      before it: parallel calls
   ``observation``, ``tool``, ``function_response``    a tool turn (the call's result)
   ==================================================  ===========================================
 
@@ -110,8 +111,9 @@ def sharegpt_messages(turns: Any, system: Any = None) -> list[dict[str, Any]]:
             continue
         calls = _calls(value, f"field '{SHAREGPT_FIELD}' turn {index} ({speaker})")
         previous = messages[-1] if messages else None
-        if previous is not None and previous["role"] == "assistant" and not previous.get("tool_calls"):
-            previous["tool_calls"] = calls  # the reply's text, then its calls
+        if previous is not None and previous["role"] == "assistant":
+            # The reply's text, then its calls; or more calls of the same turn, made in parallel.
+            previous["tool_calls"] = [*(previous.get("tool_calls") or []), *calls]
         else:
             messages.append({"role": "assistant", "content": "", "tool_calls": calls})
     return messages

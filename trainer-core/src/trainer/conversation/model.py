@@ -186,6 +186,8 @@ def normalize_tools(tools: Any) -> list[dict[str, Any]] | None:
             raise InvalidExampleError(f"'tools' describes the function {name!r} twice; keep one")
         names.add(name)
         assert isinstance(function, Mapping)
+        if "function" not in tool:  # the flat layout: {"type": "function", "name": ..., ...}
+            function = {key: value for key, value in function.items() if key != "type"}
         result.append({"type": "function", "function": dict(function)})
     return result
 

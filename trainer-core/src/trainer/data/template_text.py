@@ -27,8 +27,9 @@ from typing import Any
 from trainer.errors import TrainerError
 
 TEMPLATE_FILE = "chat_template.jinja"
+TEMPLATE_DIR = "additional_chat_templates"  # named templates saved beside chat_template.jinja
 TOKENIZER_CONFIG = "tokenizer_config.json"
-_SPECIAL = ("bos_token", "eos_token", "pad_token", "unk_token")
+_SPECIAL = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 _REASONING_NAMES = ("reasoning_content", "thinking", "reasoning")
 
 
@@ -36,10 +37,18 @@ class TemplateText:
     """A chat template and the special tokens it may print: renders like a tokenizer's template.
 
     :ivar chat_template: the Jinja source, or ``None`` (trainer's ChatML is used then).
+    :ivar templates: named templates (``default``, ``tool_use``, ...) when the directory has several;
+        as in transformers, ``tool_use`` renders a conversation with tools.
     """
 
-    def __init__(self, chat_template: str | None, special_tokens: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        chat_template: str | None,
+        special_tokens: dict[str, str] | None = None,
+        templates: dict[str, str] | None = None,
+    ) -> None:
         self.chat_template = chat_template
+        self.templates = dict(templates or {})
         self.special_tokens = dict(special_tokens or {})
         for name in _SPECIAL:
             setattr(self, name, self.special_tokens.get(name))
@@ -60,19 +69,34 @@ class TemplateText:
                 raise TrainerError(
                     f"{path / TOKENIZER_CONFIG} is not valid JSON ({exc}); the model directory is damaged"
                 ) from None
-        template = config.get("chat_template")
+        # As transformers loads them: template files, when there are any, replace the config's entry.
+        named: dict[str, Any] = {}
         if (path / TEMPLATE_FILE).is_file():
-            template = (path / TEMPLATE_FILE).read_text(encoding="utf-8")
-        elif isinstance(template, list):  # named templates: the default one
-            named = {item.get("name"): item.get("template") for item in template if isinstance(item, dict)}
-            template = named.get("default")
+            named["default"] = (path / TEMPLATE_FILE).read_text(encoding="utf-8")
+        if (path / TEMPLATE_DIR).is_dir():
+            for file in sorted((path / TEMPLATE_DIR).glob("*.jinja")):
+                named[file.name.removesuffix(".jinja")] = file.read_text(encoding="utf-8")
+        if not named:
+            template = config.get("chat_template")
+            if isinstance(template, list):
+                named = {
+                    item.get("name"): item.get("template") for item in template if isinstance(item, dict)
+                }
+            elif isinstance(template, dict):
+                named = dict(template)
+            else:
+                named = {"default": template}
+        templates = {
+            name: text for name, text in named.items() if isinstance(name, str) and isinstance(text, str)
+        }
         special = {name: _token_text(config.get(name)) for name in _SPECIAL}
-        return cls(template if isinstance(template, str) else None, {k: v for k, v in special.items() if v})
+        return cls(templates.get("default"), {k: v for k, v in special.items() if v}, templates)
 
     def apply_chat_template(
         self,
         conversation: Sequence[dict[str, Any]],
         tools: list[dict[str, Any]] | None = None,
+        documents: list[dict[str, Any]] | None = None,
         chat_template: str | None = None,
         add_generation_prompt: bool = False,
         tokenize: bool = False,
@@ -81,13 +105,24 @@ class TemplateText:
         """The rendered text, as the tokenizer's ``apply_chat_template(..., tokenize=False)`` gives it."""
         if tokenize:
             raise TypeError("TemplateText renders text only; tokenize with the model's tokenizer")
-        source = chat_template or self.chat_template
+        source = self.templates.get(chat_template, chat_template) if chat_template else None
+        if source is None and tools is not None and "tool_use" in self.templates:
+            source = self.templates["tool_use"]
+        source = source or self.chat_template
         if source is None:
             raise TypeError("no chat template to render with")
-        messages = [_with_reasoning_names(dict(message)) for message in conversation]
+        # Like transformers: keys whose value is None are left out, reasoning goes under each name.
+        messages = [
+            _with_reasoning_names({key: value for key, value in message.items() if value is not None})
+            for message in conversation
+        ]
         variables = {**self.special_tokens, **kwargs}
         return _compiled(source).render(
-            messages=messages, tools=tools, add_generation_prompt=add_generation_prompt, **variables
+            messages=messages,
+            tools=tools,
+            documents=documents,
+            add_generation_prompt=add_generation_prompt,
+            **variables,
         )
 
 
