@@ -80,7 +80,7 @@ class TemplateText:
             template = config.get("chat_template")
             if isinstance(template, list):
                 named = {
-                    item.get("name"): item.get("template") for item in template if isinstance(item, dict)
+                    str(item.get("name")): item.get("template") for item in template if isinstance(item, dict)
                 }
             elif isinstance(template, dict):
                 named = dict(template)
