@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 
 from trainer.errors import TrainerError
 from trainer.profiles import get_profile
-from trainer.profiles.base import DataProfile
+from trainer.profiles.base import DataProfile, InvalidExampleError
 from trainer.profiles.chat import ChatProfile
-from trainer.profiles.compose import compose, split_name
+from trainer.profiles.compose import PartRefusedError, check_on_rows, compose, split_name
+from trainer.profiles.fields import ACCEPTED_FIELDS, read_example
 from trainer.testing import BUILTIN_ROWS, ProfileConformance, check_follows
 
 QA = {"question": "What is 2 + 3?", "answer": "5"}
@@ -188,7 +190,11 @@ def test_a_transform_that_breaks_the_message_shape_is_reported():
         def transform_messages(self, messages, example):
             return messages[:-1]
 
-    with pytest.raises(TrainerError, match="the combination fails: the last message must be the assistant"):
+    with pytest.raises(
+        TrainerError,
+        match="the combination fails: 'dropper' cannot follow 'chat' on this row: the last message must be "
+        "the assistant",
+    ):
         compose([ChatProfile(), Dropper()])
 
 
@@ -249,6 +255,11 @@ def test_messages_rows_keep_their_conversation_in_a_composition():
 def test_options_of_a_composition_are_keyed_by_profile_name():
     with pytest.raises(TrainerError, match=r"keyed by the composed profiles' names \(emoji_think, regime3\)"):
         get_profile("emoji_think+regime3", {"temperature": 1})
+    with pytest.raises(TrainerError) as info:  # the error shows both forms
+        get_profile("emoji_think+regime3", {"regime3": {}, "temperature": 1})
+    assert "The flat form, profile.options: {temperature: ...}, is for a single profile" in str(info.value)
+    assert "keyed form, e.g. profile.options: {emoji_think: {temperature: ...}}" in str(info.value)
+    assert get_profile("emoji_think+regime3", {"regime3": {}}).name == "emoji_think+regime3"
     with pytest.raises(TrainerError, match="profile.options.regime3 must be a mapping"):
         get_profile("emoji_think+regime3", {"regime3": 3})
     with pytest.raises(TrainerError, match="profile 'regime3' takes no options"):
@@ -288,3 +299,189 @@ def test_cli_preview_and_run_with_a_composition(run_trainer, tmp_path, gsm8k):
     assert saved["config"]["profile"]["name"] == "regime3+emoji_think"
     status = json.loads((tmp_path / "out" / "status.json").read_text())
     assert status["status"] == "completed" and status["previews"]
+
+
+# -- a composition on the dataset's own rows -----------------------------------------------
+
+CALL_ROWS = [
+    {"question": f"Weather in {city}?", "call": {"name": "weather", "arguments": {"city": city}}}
+    for city in ("Paris", "Oslo", "Lima")
+]
+"""A custom layout: no target field that read_example knows."""
+
+
+class Calls(DataProfile):
+    """Reads its own layout only: a 'question' and the tool 'call' to train on."""
+
+    name = "calls"
+
+    def prepare_messages(self, example):
+        if "call" not in example:
+            raise InvalidExampleError(f"row lacks 'call' (fields present: {', '.join(sorted(example))})")
+        return [
+            {"role": "user", "content": example["question"]},
+            {"role": "assistant", "content": json.dumps(example["call"])},
+        ]
+
+    def get_stop_sequences(self):
+        return []
+
+    def format_system_prompt(self, base_prompt):
+        return base_prompt
+
+
+class Reader(Shout):
+    """Follows like Shout, but reads the raw row again, as emoji_think and regime3 do."""
+
+    name = "reader"
+
+    def transform_messages(self, messages, example):
+        read_example(example)
+        return super().transform_messages(messages, example)
+
+
+def test_a_part_that_refuses_a_row_is_named_with_its_stage():
+    profile = compose([Calls(), Reader()])  # the probe rows are not in Calls' layout: nothing to compare
+    with pytest.raises(InvalidExampleError) as later:
+        profile.prepare_messages(CALL_ROWS[0])
+    assert str(later.value).startswith(
+        "'reader' cannot follow 'calls' on this row: row lacks a target (fields present: call, question)"
+    )
+    with pytest.raises(
+        InvalidExampleError, match=r"^'calls' cannot read this row: row lacks 'call' \(fields"
+    ):
+        profile.stages(GSM8K_ROW)
+    # The type and the parts survive a worker process.
+    again = pickle.loads(pickle.dumps(later.value))
+    assert isinstance(again, PartRefusedError) and str(again) == str(later.value)
+    assert (again.part, again.after) == ("reader", "calls")
+
+
+def test_the_data_check_names_the_part_that_cannot_follow_and_the_first_refusal():
+    profile = compose([Calls(), Reader()])
+    with pytest.raises(TrainerError) as info:
+        check_on_rows(profile, [GSM8K_ROW, *CALL_ROWS])
+    assert not isinstance(info.value, InvalidExampleError)  # not a row to skip: the whole dataset
+    assert str(info.value) == (
+        "profile 'calls+reader': 'reader' cannot follow 'calls' on this dataset: on the first 4 rows "
+        "'calls' renders 3 but the combination renders 0; first refusal, row 2: row lacks a target "
+        f"(fields present: call, question); accepted fields: {ACCEPTED_FIELDS}. Drop 'reader' or "
+        "reorder the profiles, or use a dataset in a layout every one of them reads"
+    )
+    # (row number, row) pairs, as iter_rows yields them, keep their numbers; only the first rows are read.
+    with pytest.raises(TrainerError, match="on the first 2 rows .* first refusal, row 7: "):
+        check_on_rows(profile, iter([(7, CALL_ROWS[0]), (8, CALL_ROWS[1]), (9, GSM8K_ROW)]), limit=2)
+
+
+def test_the_data_check_passes_a_composition_that_renders_some_rows():
+    check_on_rows(compose([Calls(), Shout()]), CALL_ROWS)
+    check_on_rows(compose([Lower(), Reader()]), [GSM8K_ROW, QA])
+    # One row the combination renders is enough: the others are ordinary invalid rows.
+    check_on_rows(compose([Calls(), Reader()]), [CALL_ROWS[0], {**CALL_ROWS[1], "answer": "sunny"}])
+
+
+def test_the_data_check_leaves_rows_the_first_profile_cannot_read_to_the_row_errors():
+    check_on_rows(compose([Calls(), Reader()]), [GSM8K_ROW, QA])
+    check_on_rows(compose([Calls(), Reader()]), [])
+
+
+def test_the_data_check_does_nothing_for_a_single_profile():
+    def untouched():
+        raise AssertionError("a single profile's rows are not read")
+        yield
+
+    check_on_rows(Calls(), untouched())
+    check_on_rows(Reader(), CALL_ROWS)
+
+
+TOOLCALL_PROFILE = '''\
+"""An outside profile with its own layout: question, call, tools."""
+
+import json
+
+from trainer import hookimpl
+from trainer.profiles.base import DataProfile, InvalidExampleError
+
+
+class ToolCallProfile(DataProfile):
+    """Trains the tool call a question needs."""
+
+    name = "toolcall"
+
+    def prepare_messages(self, example):
+        if "call" not in example or "question" not in example:
+            raise InvalidExampleError("row lacks 'question' or 'call'")
+        return [
+            {"role": "user", "content": example["question"]},
+            {"role": "assistant", "content": json.dumps(example["call"])},
+        ]
+
+    def get_stop_sequences(self):
+        return []
+
+    def format_system_prompt(self, base_prompt):
+        return base_prompt
+
+
+@hookimpl
+def register_profiles(register):
+    register(ToolCallProfile)
+'''
+
+TOOLCALL_PYPROJECT = """\
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "trainer-test-toolcall"
+version = "0.0.1"
+requires-python = ">=3.10"
+
+[project.entry-points."trainer.plugins"]
+toolcall = "trainer_test_toolcall"
+
+[tool.hatch.build.targets.wheel]
+packages = ["trainer_test_toolcall"]
+"""
+
+
+def test_cli_checks_a_composition_on_the_dataset_before_starting(
+    run_trainer, pip_install_into, tmp_path, gsm8k, emoji, regime3
+):
+    package = tmp_path / "toolcall"
+    (package / "trainer_test_toolcall").mkdir(parents=True)
+    (package / "pyproject.toml").write_text(TOOLCALL_PYPROJECT)
+    (package / "trainer_test_toolcall" / "__init__.py").write_text(TOOLCALL_PROFILE)
+    site = tmp_path / "site"
+    pip_install_into(site, package)
+    env = {"PYTHONPATH": str(site)}
+    rows = tmp_path / "calls.jsonl"
+    tools = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]
+    rows.write_text("".join(json.dumps({**row, "tools": tools}) + "\n" for row in CALL_ROWS))
+
+    alone = run_trainer("preview", "--profile", "toolcall", "--dataset", str(rows), "-n", "1", env=env)
+    assert alone.returncode == 0, alone.stderr
+    expected = (
+        "Error: profile 'toolcall+emoji_think': 'emoji_think' cannot follow 'toolcall' on this dataset: on "
+        "the first 3 rows 'toolcall' renders 3 but the combination renders 0; first refusal, row 1: row "
+        "lacks a target (fields present: call, question, tools)"
+    )
+    fix = ". Drop 'emoji_think' or reorder the profiles, or use a dataset in a layout every one of them reads"
+    refused = run_trainer("preview", "--profile", "toolcall+emoji_think", "--dataset", str(rows), env=env)
+    assert refused.returncode == 2, refused.stderr
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith(expected) and line.endswith(fix), line
+    # A run stops before it loads the model; a progress line comes first.
+    run = run_trainer(
+        "run", "--dry-run", "--profile", "toolcall+emoji_think", "--dataset", str(rows), env=env
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    line = run.stderr.strip().splitlines()[-1]
+    assert line.startswith(expected) and line.endswith(fix), line
+
+    gsm8k_preview = run_trainer(
+        "preview", "--profile", "emoji_think+regime3", "--dataset", str(gsm8k), "-n", "1", env=env
+    )
+    assert gsm8k_preview.returncode == 0, gsm8k_preview.stderr
+    assert "Step 1: Janet sells 16 - 3 - 4 = 9 duck eggs a day." in gsm8k_preview.stdout

@@ -436,6 +436,40 @@ def test_build_conversation_adds_the_system_turn_and_keeps_tools():
     assert build_conversation(ChatProfile(), own, "You are helpful.", []).messages == own["messages"]
 
 
+class Instructing(ChatProfile):
+    """Adds its own instruction to whatever base prompt it is given."""
+
+    name = "instructing"
+
+    def format_system_prompt(self, base_prompt):
+        return f"{base_prompt}\n\nAnswer in one word."
+
+
+def test_a_rows_own_system_turn_replaces_the_runs_base_prompt_and_keeps_the_profiles_instruction():
+    from trainer.monitoring.previews import preview_prompts
+
+    run_prompt = "You are the run's assistant."
+    plain = {"messages": [USER_HI, {"role": "assistant", "content": "Hello"}]}
+    own = {"messages": [{"role": "system", "content": "You are a pirate."}, *plain["messages"]]}
+    sharegpt = {
+        "system": "You are a pirate.",
+        "conversations": [{"from": "human", "value": "Hi, you"}, {"from": "gpt", "value": "Hello"}],
+    }
+    for row in (own, sharegpt):
+        system = build_conversation(Instructing(), row, run_prompt, []).messages[0]
+        assert system == {"role": "system", "content": "You are a pirate.\n\nAnswer in one word."}
+        assert run_prompt not in system["content"]
+    assert build_conversation(Instructing(), plain, run_prompt, []).messages[0]["content"] == (
+        f"{run_prompt}\n\nAnswer in one word."
+    )
+    # Previews (during training and `trainer preview`) build the same conversation: the row's turn stays.
+    prompts = preview_prompts([own, plain], Instructing(), run_prompt, [], count=2)
+    assert [p.messages[0]["content"] for p in prompts] == [
+        "You are a pirate.\n\nAnswer in one word.",
+        f"{run_prompt}\n\nAnswer in one word.",
+    ]
+
+
 def test_build_conversation_and_consecutive_assistant_turns():
     row = {**TOOLS_ROW, "messages": [*TOOLS_ROW["messages"], assistant(content="Anything else?")]}
     with raises("message 5 (assistant) follows another assistant turn; merge the two, or set "

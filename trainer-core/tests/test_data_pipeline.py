@@ -231,6 +231,24 @@ def test_report_to_dict_and_format(tmp_path):
     assert f"examples 1: {report.tokens} tokens, {report.trainable_tokens} trainable" in text
 
 
+def test_the_report_counts_rows_with_their_own_system_prompt(tmp_path):
+    own = {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "question"},
+            {"role": "assistant", "content": "answer"},
+        ]
+    }
+    train, _ = load(tmp_path, [row(1), own, own, {"prompt": "x"}])
+    _, report = prepare(train, skip_invalid=True)
+    assert (report.own_system_prompt, report.to_dict()["own_system_prompt"]) == (2, 2)
+    assert "  rows with their own system prompt: 2 (used instead of profile.system_prompt)" in report.format()
+    (tmp_path / "plain").mkdir()
+    train, _ = load(tmp_path / "plain", [row(1)])
+    _, plain = prepare(train)
+    assert plain.own_system_prompt == 0 and "own system prompt" not in plain.format()
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(TrainerError, match="overlength must be one of drop, truncate, error, got 'cut'"):
         prepare(None, overlength="cut")

@@ -7,7 +7,7 @@ import pytest
 from trainer.data.chatml import render_chatml
 from trainer.data.conversation import build_messages, effective_stop_sequences
 from trainer.errors import TrainerError
-from trainer.profiles import DataProfile, InvalidExampleError, get_profile, installed_profiles
+from trainer.profiles import DataProfile, InvalidExampleError, ProfileEntry, get_profile, installed_profiles
 from trainer.profiles.base import answers_match, check_stop_sequences, validate_messages
 from trainer.profiles.chat import ChatProfile
 from trainer.profiles.fields import read_example
@@ -156,6 +156,44 @@ def test_unknown_profile_lists_installed_and_the_package():
 def test_profile_without_options_rejects_them():
     with pytest.raises(TrainerError, match="takes no options"):
         get_profile("chat", {"colour": "red"})
+
+
+class Exclaiming(ChatProfile):
+    """Takes options, one of them named like the profile itself."""
+
+    name = "exclaiming"
+
+    def __init__(self, exclamations: int = 1, exclaiming: object = None) -> None:
+        super().__init__()
+        self.exclamations = exclamations
+        self.exclaiming = exclaiming
+
+
+@pytest.fixture
+def exclaiming(monkeypatch):
+    chat = installed_profiles()["chat"]
+    entries = {**installed_profiles(), "exclaiming": ProfileEntry("exclaiming", Exclaiming, chat.plugin)}
+    monkeypatch.setattr("trainer.profiles.installed_profiles", lambda: entries)
+
+
+def test_one_profile_takes_its_options_flat_or_keyed_by_its_name(exclaiming):
+    assert get_profile("exclaiming", {"exclamations": 2}).exclamations == 2
+    keyed = {"exclaiming": {"exclamations": 2}}  # as a composition takes them
+    assert get_profile("exclaiming", keyed).exclamations == 2
+    assert get_profile("exclaiming", {"exclaiming": {}}).exclamations == 1
+    assert isinstance(get_profile("chat", {"chat": {}}), ChatProfile)
+    with pytest.raises(TrainerError, match="profile 'chat' takes no options, got: colour"):
+        get_profile("chat", {"chat": {"colour": "red"}})
+
+
+def test_a_single_key_named_like_the_profile_holding_a_mapping_is_the_keyed_form(exclaiming):
+    twice = {"exclaiming": {"exclaiming": {"loud": True}}}
+    assert get_profile("exclaiming", twice).exclaiming == {"loud": True}
+    with pytest.raises(TrainerError, match="rejected profile.options {'loud': True}"):
+        get_profile("exclaiming", {"exclaiming": {"loud": True}})  # unwrapped: not the option itself
+    assert get_profile("exclaiming", {"exclaiming": 3}).exclaiming == 3  # not a mapping: flat
+    flat = get_profile("exclaiming", {"exclaiming": {"a": 1}, "exclamations": 2})  # two keys: flat
+    assert (flat.exclaiming, flat.exclamations) == ({"a": 1}, 2)
 
 
 def test_incomplete_profile_cannot_be_instantiated():

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from click.testing import CliRunner
 
+from trainer.cli.suggest_cmd import suggest_profile
 from trainer.profiles import ProfileEntry
 from trainer.profiles.base import InvalidExampleError
 from trainer.profiles.chat import ChatProfile
@@ -49,6 +51,32 @@ class BadRating(ChatProfile):
         raise RuntimeError("broken hint")
 
 
+class AlsoReasoning(OnlyReasoning):
+    name = "also_reasoning"
+
+
+class RendersAnything(ChatProfile):
+    """A third-party profile that renders every row and states no preference (rates 0.0)."""
+
+    name = "a_renders_anything"
+    suits = ""
+
+    def prepare_messages(self, example):
+        return [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
+
+    def rate_example(self, example):
+        return 0.0
+
+
+class RatesWithoutSaying(RendersAnything):
+    """Rates every row 1.0 but states nothing it suits."""
+
+    name = "a_rates_without_saying"
+
+    def rate_example(self, example):
+        return 1.0
+
+
 @pytest.fixture
 def installed(monkeypatch):
     def install(*classes):
@@ -70,8 +98,71 @@ def test_profiles_rank_by_rows_rendered_then_by_their_rating(installed):
     assert "renders 1/3 rows; first failure row 1: row lacks a reasoning field" in ranked[1].reason()
 
     ranked = suggest_profiles(numbered(REASONING))
-    assert [(s.name, s.rating) for s in ranked] == [("only_reasoning", 1.0), ("chat", 0.0)]
+    assert [(s.name, s.rating, s.rank) for s in ranked] == [("only_reasoning", 1.0, 1), ("chat", 0.0, 2)]
     assert ranked[0].reason() == "renders 1/1 rows; made for rows with reasoning"
+
+
+def test_a_zero_rating_profile_ranks_below_one_that_rates_the_rows(installed, tmp_path):
+    # Alphabetically first, renders every row, rates 0.0: never the single best.
+    installed(RendersAnything, OnlyReasoning)
+    ranked = suggest_profiles(numbered(REASONING * 3))
+    assert [(s.name, s.rank, s.rendered, s.rating) for s in ranked] == [
+        ("only_reasoning", 1, 3, 1.0),
+        ("a_renders_anything", 2, 3, 0.0),
+    ]
+    assert not ranked[0].tied_with and not ranked[1].tied_with
+
+    result = CliRunner().invoke(suggest_profile, [write_rows(tmp_path, REASONING * 3)])
+    assert result.exit_code == 0, result.output
+    assert "1     only_reasoning" in result.output and "2     a_renders_anything" in result.output
+    assert "Best fit: only_reasoning." in result.output and "fit equally well" not in result.output
+
+
+def test_a_profile_stating_what_it_suits_breaks_a_tie_with_one_that_does_not(installed):
+    installed(RatesWithoutSaying, OnlyReasoning)
+    ranked = suggest_profiles(numbered(REASONING))
+    assert [(s.name, s.rank, s.rating) for s in ranked] == [
+        ("only_reasoning", 1, 1.0),
+        ("a_rates_without_saying", 2, 1.0),
+    ]
+    assert ranked[1].reason() == (
+        "renders 1/1 rows; ranks after only_reasoning: same rows and rating, but states no data it suits"
+    )
+
+
+def test_equal_profiles_are_shown_as_a_tie_and_explained(installed, tmp_path):
+    installed(OnlyReasoning, AlsoReasoning, ChatProfile, RendersAnything)
+    ranked = suggest_profiles(numbered(REASONING * 2))
+    assert [(s.name, s.rank, s.tied_with) for s in ranked] == [
+        ("also_reasoning", 1, ["only_reasoning"]),
+        ("only_reasoning", 1, ["also_reasoning"]),
+        ("a_renders_anything", 3, ["chat"]),
+        ("chat", 3, ["a_renders_anything"]),
+    ]
+    assert ranked[1].reason() == (
+        "renders 2/2 rows; made for rows with reasoning; tied with also_reasoning: both render every "
+        "row and rate them 1.00; choose by the answer format you want"
+    )
+    assert ranked[1].to_dict()["rank"] == 1 and ranked[1].to_dict()["tied_with"] == ["also_reasoning"]
+
+    result = CliRunner().invoke(suggest_profile, [write_rows(tmp_path, REASONING * 2)])
+    assert result.exit_code == 0, result.output
+    assert [line.split()[:2] for line in result.output.splitlines()[4:8]] == [
+        ["1=", "also_reasoning"],
+        ["1=", "only_reasoning"],
+        ["3=", "a_renders_anything"],
+        ["3=", "chat"],
+    ]
+    assert "also_reasoning and only_reasoning fit equally well" in result.output
+    assert "trainer preview --profile only_reasoning --dataset" in result.output
+    assert "Best fit" not in result.output
+
+
+def write_rows(folder, rows):
+    """``rows`` as ``folder``/rows.jsonl; its path."""
+    path = folder / "rows.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return str(path)
 
 
 def test_faulty_profiles_are_ranked_last_not_fatal(installed):
@@ -94,10 +185,16 @@ def test_cli_ranks_the_reasoning_profiles_first_for_gsm8k(run_trainer, gsm8k):
     assert "sample: the first 20 rows of" in result.stdout
     lines = result.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("RANK"))
-    ranked = [line.split()[1] for line in lines[header + 2 : header + 5]]
-    if {"emoji_think", "regime3"} <= set(ranked):
-        assert ranked == ["emoji_think", "regime3", "chat"]
-        assert "emoji_think and regime3 fit equally well" in result.stdout
+    table = [line.split()[:2] for line in lines[header + 2 : lines.index("", header)]]
+    ranks = {name: rank for rank, name in table}
+    if {"emoji_think", "regime3"} <= set(ranks):
+        # Made for this data and rating it equally: a tie, shown and explained, ahead of chat.
+        assert ranks["emoji_think"] == ranks["regime3"] == "1="
+        assert [name for _, name in table].index("chat") > [name for _, name in table].index("regime3")
+        assert "tied with regime3" in result.stdout
+        assert "choose by the answer format you want" in result.stdout
+        assert "emoji_think, regime3" in result.stdout or "emoji_think and regime3" in result.stdout
+        assert "fit equally well" in result.stdout
         assert "trainer preview --profile regime3 --dataset" in result.stdout
     assert "chat         20/20    0.00" in result.stdout
 
@@ -116,8 +213,11 @@ def test_cli_json_and_a_pairs_dataset(run_trainer, tmp_path):
         "rendered",
         "rating",
         "first_problem",
+        "rank",
+        "tied_with",
         "reason",
     }
+    assert ranked[0]["rank"] == 1 and ranked[0]["tied_with"] == []
 
     text = run_trainer("suggest-profile", "pairs.jsonl")
     assert (
@@ -135,3 +235,13 @@ def test_cli_no_profile_renders_the_rows(run_trainer, tmp_path):
         "fields a profile reads, or install a profile for this layout"
     ]
     assert "renders no row: row 1: row lacks a user turn (fields present: text)" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["missing.jsonl", "missing.parquet"])
+def test_cli_a_missing_dataset_names_the_argument_not_dataset_option(run_trainer, name):
+    result = run_trainer("suggest-profile", name)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"Error: dataset file '{name}' not found. Pass an existing file: trainer suggest-profile DATASET"
+    ]
+    assert "--dataset" not in result.stderr

@@ -11,6 +11,9 @@ from typing import Any
 from trainer.conversation.model import Conversation, Message
 from trainer.errors import TrainerError
 
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+
 RUN_INFO_FILE = "trainer_run.json"
 """Written into every output directory: the resolved config and the versions used."""
 
@@ -155,7 +158,11 @@ def generate_batch(
     if temperature > 0:
         options["temperature"] = temperature
     if stop_sequences:
-        options["stop_strings"] = list(stop_sequences)
+        from transformers import StoppingCriteriaList
+
+        options["stopping_criteria"] = StoppingCriteriaList(
+            [AnswerStop(tokenizer, list(stop_sequences), inputs["input_ids"].shape[1])]
+        )
     bad_words = penalized_token_sequences(tokenizer, penalized_strings)
     if bad_words:
         options["bad_words_ids"] = bad_words
@@ -168,12 +175,59 @@ def generate_batch(
 
 
 def cut_at_stop(text: str, stop_sequences: list[str]) -> str:
-    """``text`` up to the first stop sequence (generation stops after emitting it)."""
+    """``text`` up to the first stop sequence in its answer (generation stops after emitting it).
+
+    A leading ``<think>...</think>`` block, which Qwen3-style templates have the
+    model write before every answer (empty when it does not reason), is never
+    cut: stop sequences end the answer, and the block's own blank lines
+    (``<think>\n\n</think>\n\n``) would otherwise stop a profile whose stop
+    sequence is a blank line before it wrote anything.
+    """
+    start = answer_start(text)
+    if start is None:
+        return text
     cut = len(text)
     for stop in stop_sequences:
-        if stop and (position := text.find(stop)) != -1:
+        if stop and (position := text.find(stop, start)) != -1:
             cut = min(cut, position)
     return text[:cut]
+
+
+def answer_start(text: str) -> int | None:
+    """Where the answer starts in generated ``text``: after a leading think block, if any.
+
+    :return: ``None`` while a leading ``<think>`` block is still open.
+    """
+    stripped = text.lstrip()
+    if not stripped.startswith(THINK_OPEN):
+        return 0
+    close = text.find(THINK_CLOSE)
+    if close == -1:
+        return None
+    end = close + len(THINK_CLOSE)
+    return end + (len(text[end:]) - len(text[end:].lstrip("\n")))
+
+
+class AnswerStop:
+    """A transformers stopping criterion: a row is done once its answer holds a stop sequence.
+
+    Unlike ``stop_strings``, it does not look inside a leading think block (see :func:`cut_at_stop`).
+    """
+
+    def __init__(self, tokenizer: Any, stop_sequences: list[str], prompt_length: int) -> None:
+        self.tokenizer = tokenizer
+        self.stop_sequences = [stop for stop in stop_sequences if stop]
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        done = []
+        for row in input_ids:
+            text = self.tokenizer.decode(row[self.prompt_length :], skip_special_tokens=True)
+            start = answer_start(text)
+            done.append(start is not None and any(text.find(s, start) != -1 for s in self.stop_sequences))
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
 def _load_adapter(path: Path, tokenizer: Any, trust_remote_code: bool) -> Any:

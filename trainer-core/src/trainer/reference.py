@@ -584,6 +584,7 @@ def profile_reference(name: str, rows: list[tuple[str, dict[str, Any]]] | None =
     (:func:`trainer.data.conversation.build_messages` with the profile's stop
     sequences), so the page shows what the installed code does.
     """
+    from trainer.conversation.display import message_lines
     from trainer.conversation.tool_calls import reply_text
     from trainer.data.conversation import build_messages
     from trainer.profiles import InvalidExampleError, get_profile, installed_profiles
@@ -617,12 +618,8 @@ def profile_reference(name: str, rows: list[tuple[str, dict[str, Any]]] | None =
         except InvalidExampleError as exc:
             lines += [f"The profile refuses this row with `InvalidExampleError`: {_escape(str(exc))}", ""]
             continue
-        shown = []
-        for message in messages:
-            same = message["role"] == "system" and message["content"] == system_prompt
-            shown.append(
-                f"[{message['role']}]\n" + ("(the system prompt above)" if same else message["content"])
-            )
+        same = messages[0]["role"] == "system" and messages[0]["content"] == system_prompt
+        shown = message_lines(messages, "(the system prompt above)" if same else None)
         lines += ["Rendered:", "", fence("\n".join(shown), "text"), ""]
         rating = f"`trainer suggest-profile` rating: {profile.rate_example(row):g} (from 0 to 1)."
         expected = profile.expected_answer(row)

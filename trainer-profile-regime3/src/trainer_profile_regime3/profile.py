@@ -77,7 +77,9 @@ class Regime3Profile(DataProfile):
 
         Each line of the turn that is the row's next reasoning step (with or
         without a 'Step N:' label) becomes 'Step N: ...'; other lines, such as an
-        answer line or a marker, stay as they are. Rows with ``messages`` keep
+        answer line or a marker, stay as they are. When the turn carries its
+        reasoning as ``reasoning_content`` (after ``think``), the steps are
+        numbered there, inside the think block. Rows with ``messages`` keep
         their conversation, as when ``regime3`` comes first; in both cases blank
         lines inside assistant turns are collapsed.
         """
@@ -86,13 +88,14 @@ class Regime3Profile(DataProfile):
         if parsed.messages is not None:
             return messages
         steps = [step for step in map(_without_step_label, parsed.reasoning) if step]
+        field = "reasoning_content" if messages[-1].get("reasoning_content") else "content"
         lines, number = [], 0
-        for line in messages[-1]["content"].split("\n"):
+        for line in messages[-1][field].split("\n"):
             if number < len(steps) and _without_step_label(line.strip()) == steps[number]:
                 number += 1
                 line = f"Step {number}: {steps[number - 1]}"
             lines.append(line)
-        messages[-1]["content"] = "\n".join(lines)
+        messages[-1][field] = "\n".join(lines)
         return messages
 
     def transform_system_prompt(self, system_prompt: str) -> str:

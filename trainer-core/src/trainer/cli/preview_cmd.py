@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +40,19 @@ def preview(num_examples: int, as_json: bool, show_tokens: bool, **options: Any)
     will end. With --tokens, the first example's tokens follow, those the model
     is trained on marked ">>".
     """
+    from trainer.conversation.display import message_lines
     from trainer.data.chat_template import render_conversation
     from trainer.data.conversation import build_conversation, effective_stop_sequences
     from trainer.data.sources import iter_rows
     from trainer.profiles import InvalidExampleError, get_profile
+    from trainer.profiles.compose import check_on_rows
 
     run_config, _ = load_config(options)
     dataset = run_config.data.dataset_path
     if not dataset:
         raise TrainerError("no dataset to preview. Pass --dataset FILE or set data.dataset_path")
     profile = get_profile(run_config.profile.name, run_config.profile.options)
+    check_on_rows(profile, _first_rows(dataset))
     stops = effective_stop_sequences(profile, run_config.profile.stop_sequences)
     template, template_source = _chat_template(run_config)
     data = run_config.data
@@ -118,7 +122,7 @@ def preview(num_examples: int, as_json: bool, show_tokens: bool, **options: Any)
             for tool in item["tools"]:
                 click.echo(json.dumps(tool, ensure_ascii=False))
         click.echo("--- messages ---")
-        for line in format_messages(item["messages"]):
+        for line in message_lines(item["messages"]):
             click.echo(line)
         click.echo(f"--- chat-formatted text ({template_source}) ---")
         click.echo(item["text"], nl=False)
@@ -133,20 +137,18 @@ def preview(num_examples: int, as_json: bool, show_tokens: bool, **options: Any)
         click.echo(f"\nskipped {skipped} invalid row(s) (data.skip_invalid)")
 
 
-def format_messages(messages: list[dict[str, Any]]) -> list[str]:
-    """Messages as readable lines: ``[role]`` headers, then reasoning, content and calls, each labelled."""
-    lines = []
-    for message in messages:
-        role = message["role"]
-        name = message.get("name") or message.get("tool_call_id")
-        lines.append(f"[{role} {name}]" if role == "tool" and name else f"[{role}]")
-        if message.get("reasoning_content") is not None:
-            lines += ["(reasoning)", message["reasoning_content"], "(answer)"]
-        if message["content"] or not message.get("tool_calls"):
-            lines.append(message["content"])
-        for call in message.get("tool_calls", []):
-            lines.append("(tool call) " + json.dumps(call["function"], ensure_ascii=False))
-    return lines
+def _first_rows(dataset: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows a composition is checked on; a malformed row ends them early.
+
+    The preview itself reports a malformed row, if it reads that far.
+    """
+    from trainer.data.sources import DatasetError, iter_rows
+    from trainer.profiles.compose import CHECKED_ROWS
+
+    try:
+        yield from iter_rows(dataset, limit=CHECKED_ROWS)
+    except DatasetError:
+        return
 
 
 def _chat_template(run_config: Any) -> tuple[Any, str]:

@@ -28,13 +28,22 @@ def suggest_profile(dataset: str, num_rows: int, as_json: bool) -> None:
 
     Every installed profile renders the first rows. Profiles rank by the share of
     rows they render, then by how well they rate those rows (the data each
-    profile says it is made for), then by name. DATASET is a .jsonl, .json,
-    .csv or .parquet file, or a directory saved by datasets.
+    profile says it is made for), then ahead of equals that do not say what
+    they suit; profiles still equal share a rank (shown as 1=). DATASET is a
+    .jsonl, .json, .csv or .parquet file, or a directory saved by datasets.
     """
-    from trainer.data.sources import iter_rows
+    from trainer.data.sources import DatasetError, iter_rows
     from trainer.profiles.suggest import suggest_profiles
 
-    rows = list(iter_rows(dataset, limit=num_rows))
+    try:
+        rows = list(iter_rows(dataset, limit=num_rows))
+    except DatasetError as exc:  # its fix names --dataset; this command takes an argument
+        message = str(exc)
+        if not message.endswith(" with --dataset"):
+            raise
+        raise DatasetError(
+            message.removesuffix(" with --dataset") + ": trainer suggest-profile DATASET"
+        ) from None
     if not rows:
         raise TrainerError(f"dataset '{dataset}' has no rows. Pass a dataset with at least one row")
     suggestions = suggest_profiles(rows)
@@ -45,13 +54,13 @@ def suggest_profile(dataset: str, num_rows: int, as_json: bool) -> None:
         click.echo(f"sample: {sample} of {dataset}\n")
         table = [
             [
-                str(rank),
+                f"{s.rank}=" if s.tied_with else str(s.rank),
                 s.name,
                 f"{s.rendered}/{s.rows}",
                 "-" if s.rating is None else f"{s.rating:.2f}",
                 s.reason(),
             ]
-            for rank, s in enumerate(suggestions, start=1)
+            for s in suggestions
         ]
         click.echo(text_table(table, ["RANK", "PROFILE", "RENDERS", "FIT", "WHY"]))
         click.echo("")
@@ -63,7 +72,7 @@ def suggest_profile(dataset: str, num_rows: int, as_json: bool) -> None:
         )
     if as_json:
         return
-    tied = [s.name for s in suggestions if (s.share, s.rating) == (best.share, best.rating)]
+    tied = [best.name, *best.tied_with]
     if len(tied) > 1:
         click.echo(
             f"{', '.join(tied[:-1])} and {tied[-1]} fit equally well; they differ in the target format "

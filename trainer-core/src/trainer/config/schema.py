@@ -241,13 +241,15 @@ class ProfileConfig:
     name: str = "chat"
     """Name of an installed profile, or several joined with ``+`` to apply in turn (``a+b``)."""
     system_prompt: str = "You are a helpful assistant."
-    """Base system prompt; the profile may adapt it."""
+    """Base system prompt; the profile may adapt it. A row with its own system turn uses that instead."""
     stop_sequences: list[str] | None = None
     """Strings that end generation; None uses the profile's own."""
     options: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for the profile's constructor; a profile rejects options it does not take.
 
-    For a composition, keyed by profile name: ``{regime3: {...}}``."""
+    One profile takes them flat (``{exclamations: 2}``) or keyed by its name
+    (``{shout: {exclamations: 2}}``); a composition only keyed (``{emoji_think: {...}, regime3: {...}}``).
+    A single key that is the profile's own name, holding a mapping, is the keyed form."""
 
     def _problems(self) -> list[str]:
         return _found(

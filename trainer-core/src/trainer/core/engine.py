@@ -124,6 +124,7 @@ class TrainerEngine:
         from trainer.data.pipeline import build_collator, load_raw_datasets, pack_dataset, prepare_dataset
         from trainer.models.loading import load_tokenizer, resolve_precision
         from trainer.profiles import get_profile
+        from trainer.profiles.compose import check_on_rows
 
         # 1. Load: tokenizer and profile first; the model only once the data is known to be good.
         model_path = config.model.model_path
@@ -158,6 +159,7 @@ class TrainerEngine:
             seed=hyper.seed,
             example_limit=config.debug.example_limit,
         )
+        check_on_rows(profile, _first_rows(train_rows))
         inference = config.inference
         preview_rows, train_rows = _preview_rows(
             train_rows, eval_rows, inference.eval_steps, inference.num_samples
@@ -481,6 +483,15 @@ def _plugin_callbacks(hub: StatusHub) -> list[Any]:
             continue
         callbacks.append(guarded(callback, registration.plugin.name, hub))
     return callbacks
+
+
+def _first_rows(rows: Any) -> list[tuple[int, dict[str, Any]]]:
+    """The first rows of a loaded dataset, numbered, for ``check_on_rows``; fields left empty are dropped."""
+    from trainer.data.loading import ROW_COLUMN
+    from trainer.profiles.compose import CHECKED_ROWS
+
+    first = rows.select(range(min(CHECKED_ROWS, len(rows)))).to_list()
+    return [(row.pop(ROW_COLUMN), {k: v for k, v in row.items() if v is not None}) for row in first]
 
 
 def _preview_rows(train_rows: Any, eval_rows: Any, eval_steps: int, count: int) -> tuple[Any, Any]:

@@ -17,21 +17,27 @@ def build_conversation(
     stop_sequences: list[str],
     *,
     allow_consecutive_assistant: bool = False,
+    prepared: Conversation | None = None,
 ) -> Conversation:
     """The profile's conversation for ``example``, with the system turn filled in, and its tools.
 
     The system turn is ``profile.format_row_system_prompt(base, example)``
-    (by default ``format_system_prompt(base)``), where ``base`` is the row's
-    own system message when it has one, else ``base_system_prompt``. An empty
-    result leaves the conversation without a system turn.
+    (by default ``format_system_prompt(base)``), where ``base`` is the system
+    turn ``prepare_messages`` returned (the row's own) when there is one, else
+    ``base_system_prompt`` (the run's ``profile.system_prompt``). So a row's own
+    system prompt replaces the run's, as in Axolotl, and the profile still adds
+    the instruction its targets follow. An empty result leaves the conversation
+    without a system turn.
 
     :param allow_consecutive_assistant: accept two assistant turns in a row
         (``data.allow_consecutive_assistant``).
+    :param prepared: ``as_conversation(profile.prepare_messages(example))`` when
+        the caller already has it.
     :raises InvalidExampleError: the profile cannot render the row, its output
         breaks a conversation rule, or a stop sequence occurs inside an
         assistant turn.
     """
-    conversation = as_conversation(profile.prepare_messages(example))
+    conversation = prepared if prepared is not None else as_conversation(profile.prepare_messages(example))
     messages = conversation.messages
     base = base_system_prompt
     if messages[0]["role"] == "system":

@@ -31,7 +31,7 @@ from trainer.data.loading import ROW_COLUMN, load_raw_datasets, source_label
 from trainer.data.packing import pack_dataset
 from trainer.data.report import MAX_PROBLEMS, DataReport
 from trainer.errors import TrainerError
-from trainer.profiles.base import DataProfile, InvalidExampleError
+from trainer.profiles.base import DataProfile, InvalidExampleError, as_conversation
 
 __all__ = [
     "DataReport",
@@ -108,6 +108,7 @@ def prepare_dataset(
             "length": Value("int32"),
             "trainable": Value("int32"),
             "reason": Value("string"),
+            "own_system": Value("bool"),
         }
     )
     options = {
@@ -161,6 +162,7 @@ def _tokenize_rows(
         "length": [],
         "trainable": [],
         "reason": [],
+        "own_system": [],
     }
     names = [name for name in batch if name != ROW_COLUMN]
     for position, index in enumerate(indices):
@@ -169,14 +171,17 @@ def _tokenize_rows(
         number = batch[ROW_COLUMN][position] if ROW_COLUMN in batch else index + 1
         input_ids: list[int] = []
         labels: list[int] = []
-        length, status, reason = 0, KEPT, ""
+        length, status, reason, own_system = 0, KEPT, "", False
         try:
+            prepared = as_conversation(profile.prepare_messages(row))
+            own_system = prepared.messages[0]["role"] == "system"
             conversation = build_conversation(
                 profile,
                 row,
                 system_prompt,
                 stop_sequences,
                 allow_consecutive_assistant=allow_consecutive_assistant,
+                prepared=prepared,
             )
             input_ids, labels = tokenize_conversation(
                 conversation.messages,
@@ -203,6 +208,7 @@ def _tokenize_rows(
         out["length"].append(length)
         out["trainable"].append(trainable)
         out["reason"].append(reason)
+        out["own_system"].append(own_system)
     return out
 
 
@@ -211,12 +217,14 @@ def _review(
 ) -> tuple[DataReport, Any]:
     """Count what happened to each row, raise what must stop the run, list the rows to keep.
 
-    Only the four small per-row columns are read, as numpy arrays; the rows to keep
+    Only the five small per-row columns are read, as numpy arrays; the rows to keep
     stay a numpy array too (a Python list of a million ints would take 36 MB).
     """
     import numpy as np
 
-    columns = tokenized.select_columns(["row", "status", "length", "trainable"]).with_format("numpy")[:]
+    columns = tokenized.select_columns(["row", "status", "length", "trainable", "own_system"]).with_format(
+        "numpy"
+    )[:]
     status, length, trainable = columns["status"], columns["length"], columns["trainable"]
     invalid = np.flatnonzero(status == INVALID)
     too_long = np.flatnonzero(status == TOO_LONG)
@@ -246,6 +254,7 @@ def _review(
         examples=len(kept),
         tokens=int(np.minimum(length[kept], max_length).sum()),
         trainable_tokens=int(trainable[kept].sum()),
+        own_system_prompt=int(columns["own_system"].sum()),
     )
     if len(too_long):
         report.dropped[f"{TOO_LONG_REASON}={max_length}"] = len(too_long)

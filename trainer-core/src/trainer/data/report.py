@@ -37,6 +37,8 @@ class DataReport:
     """Sequences the examples were packed into; ``None`` without packing."""
     packing_efficiency: float | None = None
     """Real tokens / (packed sequences * ``max_length``); ``None`` without packing."""
+    own_system_prompt: int = 0
+    """Rows with their own system turn, which replaces ``profile.system_prompt`` as the base prompt."""
     problems: list[str] = field(default_factory=list)
     """The first few skipped, dropped or truncated rows, each with its row number and reason."""
     validation: DataReport | None = None
@@ -63,6 +65,11 @@ class DataReport:
             f"  examples {self.examples:,}: {self.tokens:,} tokens, {self.trainable_tokens:,} trainable "
             f"({_percent(self.trainable_tokens, self.tokens)}), max_length {self.max_length:,}",
         ]
+        if self.own_system_prompt:
+            lines.append(
+                f"  rows with their own system prompt: {self.own_system_prompt:,} "
+                "(used instead of profile.system_prompt)"
+            )
         if self.packed_sequences is not None:
             lines.append(
                 f"  packed into {self.packed_sequences:,} sequences of up to {self.max_length:,} tokens: "

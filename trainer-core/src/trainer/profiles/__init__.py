@@ -63,6 +63,12 @@ def get_profile(name: str, options: Mapping[str, Any] | None = None) -> DataProf
     the result applies them in turn, as :mod:`trainer.profiles.compose` describes,
     and ``options`` is then keyed by profile name.
 
+    A single profile takes ``options`` flat (``{exclamations: 2}``) or keyed by
+    its name like a composition (``{shout: {exclamations: 2}}``): a mapping whose
+    only key is the profile's name and whose value is a mapping is read as the
+    keyed form. So an option named like the profile itself, with a mapping value,
+    must be written keyed (``{shout: {shout: {...}}}``).
+
     :raises TrainerError: no installed profile has that name (the message lists
         the installed ones and the package to install), the options are
         rejected, or a composition is incoherent.
@@ -71,6 +77,8 @@ def get_profile(name: str, options: Mapping[str, Any] | None = None) -> DataProf
 
     parts = split_name(name)
     if len(parts) == 1:
+        if options is not None and len(options) == 1 and isinstance(options.get(name), Mapping):
+            options = options[name]  # the keyed form, as a composition takes it
         return _build_one(name, options)
     per_part = split_options(name, parts, options)
     return compose(

@@ -69,8 +69,9 @@ class DataProfile(ABC):
     one, and then also uses :meth:`transform_system_prompt` and
     :meth:`restore_text`.
 
-    Options from the run config's ``profile.options`` are passed to the
-    constructor as keyword arguments; a profile that takes none rejects any.
+    Options from the run config's ``profile.options`` (flat, or keyed by the
+    profile's name) are passed to the constructor as keyword arguments; a
+    profile that takes none rejects any.
     """
 
     name: ClassVar[str] = ""
@@ -241,7 +242,7 @@ def as_conversation(output: Any) -> Conversation:
 
 
 def check_stop_sequences(messages: list[Message], stop_sequences: list[str]) -> None:
-    """Raise when a stop sequence occurs inside an assistant turn.
+    """Raise when a stop sequence occurs inside an assistant turn's content or tool calls.
 
     Generation would stop there, so the model could never produce the answer it
     was trained on.
@@ -249,7 +250,8 @@ def check_stop_sequences(messages: list[Message], stop_sequences: list[str]) -> 
     for message in messages:
         if message["role"] != "assistant":
             continue
-        written = [message.get("reasoning_content") or "", message["content"]] + [
+        # Reasoning is left out: it sits in the think block, where stop sequences do not apply.
+        written = [message["content"]] + [
             json.dumps(call["function"], ensure_ascii=False) for call in message.get("tool_calls", [])
         ]
         for stop in stop_sequences:

@@ -22,11 +22,20 @@ the first able to follow, and, on sample rows each profile renders alone, the
 combination renders, keeps stop sequences and penalized strings out of the
 target, and reads back its own answer. A failure is a :class:`TrainerError`
 naming the profiles and the conflict.
+
+The probe rows are built in, so a composition can pass that check and still
+refuse every row of a dataset in its own layout: later profiles read the raw
+row again (``transform_messages(messages, row)``) and may not know its fields.
+:func:`check_on_rows` therefore tries the dataset's first rows before a run or a
+preview starts. A row a part refuses raises :class:`PartRefusedError`, an
+:class:`InvalidExampleError` naming that part and whether it was building the
+messages or following the one before it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import islice
 from typing import Any
 
 from trainer.conversation.model import Conversation
@@ -55,6 +64,31 @@ PROBE_ROWS: tuple[dict[str, Any], ...] = (
 )
 """Rows a composition is tried on when it is built: GSM8K, reasoning field, plain question/answer."""
 
+CHECKED_ROWS = 8
+"""How many of a dataset's first rows :func:`check_on_rows` tries a composition on."""
+
+
+class PartRefusedError(InvalidExampleError):
+    """One part of a composition refused a row.
+
+    The message reads ``'b' cannot follow 'a' on this row: <reason>`` for a later
+    part, ``'a' cannot read this row: <reason>`` for the first.
+    """
+
+    def __init__(self, part: str, after: str | None, reason: str) -> None:
+        self.part = part
+        """The profile that refused the row."""
+        self.after = after
+        """The profile it was following; ``None`` when the first part refused."""
+        self.reason = reason
+        """The refusing profile's own message."""
+        where = "cannot read this row" if after is None else f"cannot follow '{after}' on this row"
+        super().__init__(f"'{part}' {where}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str | None, str]]:
+        # Rebuilt from its parts, not its message, when it crosses a process boundary.
+        return type(self), (self.part, self.after, self.reason)
+
 
 def split_name(name: str) -> list[str]:
     """The profile names in ``a+b+c``; a plain name gives a list of one.
@@ -73,6 +107,9 @@ def split_name(name: str) -> list[str]:
 def split_options(name: str, parts: Sequence[str], options: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """Per-profile options of a composition: ``profile.options`` keyed by profile name.
 
+    The flat form a single profile also takes (``{option: value}``) cannot be
+    assigned to one of several profiles, so it is refused.
+
     :raises TrainerError: a key that is not one of the composed profiles, or a
         value that is not a mapping.
     """
@@ -82,7 +119,8 @@ def split_options(name: str, parts: Sequence[str], options: Mapping[str, Any] | 
         raise TrainerError(
             f"profile.options for '{name}' must be keyed by the composed profiles' names "
             f"({', '.join(parts)}); got {', '.join(repr(key) for key in unknown)}. "
-            f"Write e.g. profile.options: {{{parts[0]}: {{...}}}}"
+            f"The flat form, profile.options: {{{unknown[0]}: ...}}, is for a single profile; "
+            f"a composition takes the keyed form, e.g. profile.options: {{{parts[0]}: {{{unknown[0]}: ...}}}}"
         )
     result = []
     for part in parts:
@@ -130,14 +168,23 @@ class ComposedProfile(DataProfile):
 
         Stop sequences are not checked here: the run checks the ones in effect
         (``profile.stop_sequences`` or this profile's) on every row.
+
+        :raises PartRefusedError: a part refused the row, or its output is not a
+            valid conversation; the message names the part and the one it follows.
         """
-        conversation = as_conversation(self.first.prepare_messages(example))
+        try:
+            conversation = as_conversation(self.first.prepare_messages(example))
+        except InvalidExampleError as exc:
+            raise PartRefusedError(self.first.name, None, str(exc)) from exc
         stages = [conversation]
-        for part in self.parts[1:]:
-            output = part.transform_messages([dict(m) for m in conversation.messages], example)
-            if not isinstance(output, Conversation):
-                output = Conversation(output, conversation.tools)
-            conversation = as_conversation(output)
+        for before, part in zip(self.parts[:-1], self.parts[1:], strict=True):
+            try:
+                output = part.transform_messages([dict(m) for m in conversation.messages], example)
+                if not isinstance(output, Conversation):
+                    output = Conversation(output, conversation.tools)
+                conversation = as_conversation(output)
+            except InvalidExampleError as exc:
+                raise PartRefusedError(part.name, before.name, str(exc)) from exc
             stages.append(conversation)
         return stages
 
@@ -224,6 +271,56 @@ def compose(parts: Sequence[DataProfile]) -> DataProfile:
         if problem:
             raise TrainerError(f"profiles in '{name}' conflict: {problem}. Reorder or drop one of them")
     return profile
+
+
+def check_on_rows(
+    profile: DataProfile,
+    rows: Iterable[Mapping[str, Any] | tuple[int, Mapping[str, Any]]],
+    limit: int = CHECKED_ROWS,
+) -> None:
+    """Check a composition on a dataset's first rows, before a run or a preview starts.
+
+    The probe rows of :func:`compose` are built in; a dataset in another layout
+    can be read by the first profile and refused by a later one on every row.
+    Of the first ``limit`` rows, those the first profile renders alone must not
+    all be refused by the combination. A single profile, or rows the first
+    profile cannot read either (the ordinary invalid-row error), pass.
+
+    :param rows: the rows, or ``(row number, row)`` pairs as
+        :func:`trainer.data.sources.iter_rows` yields them; only the first
+        ``limit`` are read.
+    :raises TrainerError: the combination renders none of the rows its first
+        profile renders, naming the part that cannot follow and the first refusal.
+    """
+    if not isinstance(profile, ComposedProfile):
+        return
+    checked = alone = together = 0
+    refusal: tuple[int, PartRefusedError] | None = None
+    for position, item in enumerate(islice(rows, limit), start=1):
+        checked += 1
+        number, row = item if isinstance(item, tuple) else (position, item)
+        try:
+            profile.first.prepare_messages(row)
+        except InvalidExampleError:
+            continue
+        alone += 1
+        try:
+            profile.conversation_stages(row)
+        except PartRefusedError as exc:
+            refusal = refusal or (number, exc)
+            continue
+        together += 1
+    if not alone or together or refusal is None:
+        return
+    number, first = refusal
+    after = first.after or profile.first.name
+    first_rows = "the first row" if checked == 1 else f"the first {checked} rows"
+    raise TrainerError(
+        f"profile '{profile.name}': '{first.part}' cannot follow '{after}' on this dataset: on "
+        f"{first_rows} '{profile.first.name}' renders {alone} but the combination renders 0; "
+        f"first refusal, row {number}: {first.reason.rstrip('.')}. Drop '{first.part}' or reorder the "
+        "profiles, or use a dataset in a layout every one of them reads"
+    )
 
 
 def _probe(profile: ComposedProfile, row: Mapping[str, Any]) -> str | None:

@@ -3,13 +3,16 @@
 Each installed profile renders a sample of rows. Profiles are ranked first by
 the share of rows they render, then by the mean of their own rating of those
 rows (:meth:`~trainer.profiles.base.DataProfile.rate_example`, the hint a
-profile declares about the data it is made for), then by name.
+profile declares about the data it is made for), then by how specific the fit
+is: a profile that states what it suits (``suits``) and rates the rows above
+zero comes before one that states nothing. Profiles still equal are tied: they
+share a rank, and each names the others it is tied with.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from trainer.errors import TrainerError
@@ -35,11 +38,26 @@ class Suggestion:
     """Mean of its ``rate_example`` over the rendered rows; ``None`` when none rendered."""
     first_problem: str | None = None
     """Why the first row it could not render failed, with the row number."""
+    rank: int = 0
+    """Its place, from 1; tied profiles share a place (1, 1, 3)."""
+    tied_with: list[str] = field(default_factory=list)
+    """The other profiles tied with it: as many rows rendered, the same rating and specificity."""
+    ranks_after: list[str] = field(default_factory=list)
+    """Profiles as good on rows and rating that rank first only because they state what they suit."""
 
     @property
     def share(self) -> float:
         """Fraction of the sample rendered."""
         return self.rendered / self.rows if self.rows else 0.0
+
+    @property
+    def specific(self) -> bool:
+        """Whether it states what it suits and rates these rows above zero."""
+        return bool(self.suits) and (self.rating or 0.0) > 0.0
+
+    def _order(self) -> tuple[float, float, bool]:
+        """Sort key, best first; equal keys are a tie. Rounded: float noise must not split a tie."""
+        return (-round(self.share, 9), -round(self.rating or 0.0, 9), not self.specific)
 
     def reason(self) -> str:
         """One line on why the profile ranks where it does."""
@@ -50,6 +68,18 @@ class Suggestion:
             parts.append(f"first failure {self.first_problem}")
         if self.suits:
             parts.append(f"made for {self.suits}")
+        if self.tied_with:
+            rows = "every row" if self.rendered == self.rows else f"{self.rendered}/{self.rows} rows"
+            them = "it" if self.rendered == 1 else "them"
+            every = "both" if len(self.tied_with) == 1 else "all"
+            parts.append(
+                f"tied with {_names(self.tied_with)}: {every} render {rows} and rate {them} "
+                f"{self.rating or 0.0:.2f}; choose by the answer format you want"
+            )
+        if self.ranks_after:
+            parts.append(
+                f"ranks after {_names(self.ranks_after)}: same rows and rating, but states no data it suits"
+            )
         return "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,6 +92,8 @@ class Suggestion:
             "rendered": self.rendered,
             "rating": self.rating,
             "first_problem": self.first_problem,
+            "rank": self.rank,
+            "tied_with": self.tied_with,
             "reason": self.reason(),
         }
 
@@ -97,8 +129,19 @@ def suggest_profiles(rows: Iterable[tuple[int, Mapping[str, Any]]]) -> list[Sugg
             suggestion.rendered += 1
             ratings.append(_rating(profile, row))
         suggestion.rating = sum(ratings) / len(ratings) if ratings else None
-    suggestions.sort(key=lambda s: (-s.share, -(s.rating or 0.0), s.name))
+    suggestions.sort(key=lambda s: (s._order(), s.name))
+    for place, suggestion in enumerate(suggestions, start=1):
+        key = suggestion._order()
+        above = suggestions[place - 2] if place > 1 else None
+        suggestion.rank = above.rank if above and above._order() == key else place
+        suggestion.tied_with = [s.name for s in suggestions if s is not suggestion and s._order() == key]
+        if suggestion.rendered and not suggestion.specific:
+            suggestion.ranks_after = [s.name for s in suggestions if s.specific and s._order()[:2] == key[:2]]
     return suggestions
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _rating(profile: Any, row: Mapping[str, Any]) -> float:

@@ -113,6 +113,8 @@ class Test{cls}Conformance(ProfileConformance):
     profile_name = "{name}"
     distribution = "trainer-profile-{dash}"
     sample_rows = [{{"question": "What is 6 times 7?", "reasoning": "6 * 7 = 42", "answer": "42"}}]
+    # Checked on every common row layout too; a profile that reads only some, or only fields
+    # of its own, names those it reads: builtin_layouts = ("question_answer", "gsm8k"), or ().
 
 
 def test_the_answer_comes_last():
@@ -166,7 +168,14 @@ def new_profile(name: str, directory: str | Path = ".", core_version: str = "0.1
         f"src/trainer_profile_{name}/__init__.py": INIT,
         f"src/trainer_profile_{name}/profile.py": PROFILE,
         f"src/trainer_profile_{name}/plugin.py": PLUGIN,
-        "tests/test_profile.py": TESTS,
+        # The test module is named after the profile, not test_profile.py. tests/ is not a
+        # package (no __init__.py), so pytest's default import mode ("prepend") imports each test
+        # file as a top-level module named by its basename, and two generated packages tested in
+        # one run (``pytest a/tests b/tests``) would fail with "import file mismatch". For a test
+        # tree not arranged as packages pytest's docs say each test file needs a unique name
+        # (https://docs.pytest.org/en/stable/explanation/pythonpath.html#import-modes). A
+        # tests/__init__.py would not do: both files would then be the module tests.test_profile.
+        f"tests/test_{name}_profile.py": TESTS,
     }
     for relative, template in files.items():
         path = root / relative
