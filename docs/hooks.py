@@ -1,9 +1,12 @@
 """MkDocs hooks: fill in the generated parts of the pages from the installed trainer.
 
 Each marker such as ``<!-- reference: config -->`` or ``<!-- render: regime3 -->``
-is replaced by what :func:`trainer.reference.expand` builds from the code, at every
-build. The status-file page is checked against the keys the code writes: a key
-it does not document is a warning, which fails a ``--strict`` build.
+opens a block, closed by ``<!-- end reference: config -->``, whose content
+:func:`trainer.reference.expand` builds afresh from the code at every build. The
+committed pages carry the same content (``python -m trainer.reference_blocks
+docs/pages`` rewrites it; a test checks it is current). The status-file page is
+checked against the keys the code writes: a key it does not document is a warning,
+which fails a ``--strict`` build.
 """
 
 from __future__ import annotations

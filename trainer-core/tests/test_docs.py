@@ -20,7 +20,7 @@ import click
 import pluggy
 import pytest
 
-from trainer import PLUGIN_API_VERSION, reference
+from trainer import PLUGIN_API_VERSION, reference, reference_blocks
 from trainer.config.loader import CLI_FLAGS
 from trainer.config.schema import TrainerConfig
 from trainer.monitoring.status import initial_state
@@ -293,12 +293,63 @@ def test_profile_pages_show_what_the_installed_profile_renders(name):
     assert "[system]\nYou are a terse assistant." in markdown  # the messages row's own system turn
 
 
-def test_every_page_expands_and_leaves_no_marker():
+def test_every_page_expands_and_leaves_no_bare_marker():
     pages = sorted(PAGES.rglob("*.md"))
     assert len(pages) >= 12
     for page in pages:
         text = reference.expand(page.read_text(encoding="utf-8"))
-        assert not reference.MARKER.search(text), page
+        assert reference_blocks.bare_markers(text) == [], page
+
+
+def test_every_page_holds_its_generated_blocks_as_they_are_now():
+    stale = [
+        str(page.relative_to(REPO_ROOT))
+        for page in sorted(PAGES.rglob("*.md"))
+        if reference.expand(text := page.read_text(encoding="utf-8")) != text
+    ]
+    assert stale == [], (
+        f"the generated blocks of {', '.join(stale)} are out of date; rewrite them from the "
+        f"repository root with: {reference_blocks.REWRITE_COMMAND}"
+    )
+
+
+def _fake_generate(kind, arguments):
+    return f"\nfresh {kind} {arguments}\n"
+
+
+def test_a_stale_block_is_replaced_and_expanding_again_changes_nothing():
+    page = (
+        "intro\n\n<!-- reference: config -->\n\nold table\n\n<!-- end reference: config -->\n\n"
+        "middle\n\n<!-- run: profiles -->\n\n"
+        "<!-- BEGIN generated: qwen3-examples -->\nkept\n<!-- END generated: qwen3-examples -->\n"
+    )
+    once = reference_blocks.rewrite(page, _fake_generate)
+    assert once == (
+        "intro\n\n<!-- reference: config -->\n\nfresh reference config\n\n<!-- end reference: config -->\n\n"
+        "middle\n\n<!-- run: profiles -->\n\nfresh run profiles\n\n<!-- end run: profiles -->\n\n"
+        "<!-- BEGIN generated: qwen3-examples -->\nkept\n<!-- END generated: qwen3-examples -->\n"
+    )
+    assert reference_blocks.rewrite(once, _fake_generate) == once
+    assert reference_blocks.bare_markers(page) == ["<!-- run: profiles -->"]
+    assert reference_blocks.bare_markers(once) == []
+
+
+def test_a_real_page_expands_idempotently_and_a_stale_one_is_told_apart():
+    page = (PAGES / "reference" / "hooks.md").read_text(encoding="utf-8")
+    assert reference.expand(reference.expand(page)) == reference.expand(page)
+    stale = page.replace("## register_profiles", "## register_profiles_old", 1)
+    assert stale != page
+    assert reference.expand(stale) == reference.expand(page)
+
+
+def test_the_rewrite_command_checks_and_rewrites_pages(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("<!-- reference: example-rows -->\n", encoding="utf-8")
+    assert reference_blocks.main(["--check", str(tmp_path)]) == 1
+    assert page.read_text(encoding="utf-8") == "<!-- reference: example-rows -->\n"
+    assert reference_blocks.main([str(tmp_path)]) == 0
+    assert "<!-- end reference: example-rows -->\n" in page.read_text(encoding="utf-8")
+    assert reference_blocks.main(["--check", str(page)]) == 0
 
 
 def test_unknown_markers_are_errors():

@@ -1,7 +1,9 @@
 """The parts of trainer's documentation that are generated from the code.
 
-The documentation site replaces markers in its pages with markdown built here,
-every time it is built, so the reference cannot drift from the code:
+Each marker in the documentation pages opens a block that holds the markdown
+built here; the committed pages carry it (``python -m trainer.reference_blocks
+docs/pages`` rewrites them, a test checks they are current) and the site
+rebuilds it at every build, so the reference cannot drift from the code:
 
 - ``<!-- reference: config -->``: every config field, from the attribute
   docstrings in :mod:`trainer.config.schema` (:func:`config_reference`);
@@ -94,11 +96,17 @@ def example_rows_jsonl() -> str:
 
 
 def expand(markdown: str) -> str:
-    """``markdown`` with every marker replaced by the markdown it stands for.
+    """``markdown`` with every marker's block filled with the markdown it stands for.
+
+    A block is the marker, its content and ``<!-- end kind: arguments -->``; a
+    bare marker gets its content and end line. Expanding twice changes nothing
+    (:func:`trainer.reference_blocks.rewrite`).
 
     :raises ValueError: a marker names an unknown kind or reference.
     """
-    return MARKER.sub(lambda match: _generate(match.group(1), match.group(2)), markdown)
+    from trainer.reference_blocks import rewrite
+
+    return rewrite(markdown, _generate)
 
 
 def _generate(kind: str, text: str) -> str:
