@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from trainer.data.chatml import render_chatml
@@ -222,3 +225,48 @@ def test_incomplete_profile_cannot_be_instantiated():
 )
 def test_answers_match(found, expected, same):
     assert answers_match(found, expected) is same
+
+
+# -- a profile's own sample (default_dataset) ------------------------------------------
+
+
+class Sampled(ChatProfile):
+    """Ships its own sample, used when a run names no dataset."""
+
+    name = "sampled"
+    sample = ""
+
+    def default_dataset(self) -> str | None:
+        return self.sample
+
+
+@pytest.fixture
+def sampled(monkeypatch, tmp_path):
+    rows = [{"prompt": f"Say {word}.", "response": word} for word in ("alpha", "beta", "gamma") * 4]
+    Sampled.sample = str(tmp_path / "own-sample.jsonl")
+    Path(Sampled.sample).write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    chat = installed_profiles()["chat"]
+    entries = {**installed_profiles(), "sampled": ProfileEntry("sampled", Sampled, chat.plugin)}
+    monkeypatch.setattr("trainer.profiles.installed_profiles", lambda: entries)
+    return Sampled.sample
+
+
+def test_a_profiles_own_sample_is_previewed_and_trained_when_no_dataset_is_named(sampled, tmp_path):
+    from click.testing import CliRunner
+
+    from trainer.cli import cli
+    from trainer.config import create_default_config
+    from trainer.core import TrainerEngine
+
+    assert ChatProfile().default_dataset() is None
+    shown = CliRunner().invoke(cli, ["preview", "--profile", "sampled", "-n", "1"])
+    assert shown.exit_code == 0, shown.output
+    assert f"dataset: {sampled}" in shown.output and "Say alpha." in shown.output
+
+    messages: list[str] = []
+    config = create_default_config(output_dir=str(tmp_path / "out"))
+    config.profile.name = "sampled"
+    config.debug.dry_run = True
+    result = TrainerEngine(on_message=messages.append).run_job(config)
+    assert "No dataset given: using the sample that profile 'sampled' ships" in messages
+    assert result.data_report.rows_read == 12

@@ -18,7 +18,7 @@ arguments or optional methods raises the minor number (1.1 added the optional
 ``DataProfile`` methods for composition and ``trainer suggest-profile``; 1.2
 structured conversations: ``prepare_messages`` may return tool calls, tool turns
 and reasoning, or a :class:`trainer.conversation.Conversation` with tools, and
-the optional ``format_row_system_prompt``). The trainer-core version range a
+the optional ``format_row_system_prompt`` and ``default_dataset``). The trainer-core version range a
 plugin package declares is unchanged by a minor raise, so packages built for an
 earlier 1.x keep loading.
 """

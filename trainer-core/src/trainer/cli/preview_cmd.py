@@ -49,9 +49,10 @@ def preview(num_examples: int, as_json: bool, show_tokens: bool, **options: Any)
 
     run_config, _ = load_config(options)
     dataset = run_config.data.dataset_path
+    profile = get_profile(run_config.profile.name, run_config.profile.options)
+    dataset = dataset or profile.default_dataset()
     if not dataset:
         raise TrainerError("no dataset to preview. Pass --dataset FILE or set data.dataset_path")
-    profile = get_profile(run_config.profile.name, run_config.profile.options)
     check_on_rows(profile, _first_rows(dataset))
     stops = effective_stop_sequences(profile, run_config.profile.stop_sequences)
     template, template_source = _chat_template(run_config)

@@ -150,7 +150,10 @@ class TrainerEngine:
         # 2. Prepare data.
         data = config.data
         dataset_path = None if data.dataset_path is None else _source(base_dir, data.dataset_path)
-        if dataset_path is None:
+        if dataset_path is None and (own_sample := profile.default_dataset()):
+            dataset_path = own_sample
+            self.on_message(f"No dataset given: using the sample that profile '{profile.name}' ships")
+        elif dataset_path is None:
             self.on_message("No dataset given: using the built-in sample dataset (arithmetic word problems)")
         train_rows, eval_rows = load_raw_datasets(
             dataset_path,

@@ -63,6 +63,8 @@ class DataProfile(ABC):
       used by ``trainer suggest-profile`` to rank profiles for a dataset.
     - :meth:`format_row_system_prompt` — the system prompt when it depends on
       the row (plugin API 1.2); the default is :meth:`format_system_prompt`.
+    - :meth:`default_dataset` — a sample the profile ships, trained on when the
+      run names no dataset (plugin API 1.2); the default is trainer's own sample.
 
     Optional, for composition (``--profile a+b``; see :mod:`trainer.profiles.compose`):
     a profile that implements :meth:`transform_messages` may follow another
@@ -118,6 +120,14 @@ class DataProfile(ABC):
         The default ignores the row and returns :meth:`format_system_prompt`.
         """
         return self.format_system_prompt(base_prompt)
+
+    def default_dataset(self) -> str | None:
+        """A dataset file the profile ships, used when a run or preview names none (plugin API 1.2).
+
+        :return: the path of a JSONL (or other readable) file, or ``None``, the
+            default, for trainer's built-in sample of arithmetic word problems.
+        """
+        return None
 
     def expected_answer(self, example: Mapping[str, Any]) -> str | None:
         """The reference answer of a row (the GSM8K ``####`` value or the target).

@@ -206,6 +206,10 @@ class ComposedProfile(DataProfile):
             prompt = part.transform_system_prompt(prompt)
         return prompt
 
+    def default_dataset(self) -> str | None:
+        """The first profile's own sample, if it ships one."""
+        return self.first.default_dataset()
+
     def expected_answer(self, example: Mapping[str, Any]) -> str | None:
         """The first profile's reference answer."""
         return self.first.expected_answer(example)
