@@ -270,3 +270,11 @@ def test_a_profiles_own_sample_is_previewed_and_trained_when_no_dataset_is_named
     result = TrainerEngine(on_message=messages.append).run_job(config)
     assert "No dataset given: using the sample that profile 'sampled' ships" in messages
     assert result.data_report.rows_read == 12
+
+
+def test_a_missing_project_profile_names_the_package_that_holds_it():
+    from trainer.profiles import _unknown_profile_message
+
+    assert _unknown_profile_message("tool_use", ["chat"]).endswith("pip install trainer-profile-tools")
+    assert _unknown_profile_message("emoji_think", ["chat"]).endswith("pip install trainer-profile-emoji")
+    assert _unknown_profile_message("qa_tags", ["chat"]).endswith("pip install trainer-profile-qa-tags")

@@ -26,6 +26,9 @@ __all__ = [
 
 PROFILE_NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
 
+PROJECT_PACKAGES = {"emoji_think": "trainer-profile-emoji", "tool_use": "trainer-profile-tools"}
+"""The project's own profiles whose distribution is not ``trainer-profile-`` plus the name."""
+
 
 @dataclass(frozen=True)
 class ProfileEntry:
@@ -143,7 +146,7 @@ def _build_registry() -> dict[str, ProfileEntry]:
 
 def _unknown_profile_message(name: str, installed: list[str]) -> str:
     plugins = get_plugins()
-    package = f"trainer-profile-{name.replace('_', '-')}"
+    package = PROJECT_PACKAGES.get(name, f"trainer-profile-{name.replace('_', '-')}")
     listed = ", ".join(installed) or "none"
     source = plugins.find(name) or plugins.find(package)
     if source is not None and source.status == FAILED:
