@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from trainer.conversation.model import Conversation, normalize_tool_call, normalize_tools, split_think
+from trainer.conversation.model import Conversation, normalize_tools, read_calls, split_think
 from trainer.conversation.tool_calls import TOOL_CALL_OPEN, calls_match, parse_tool_calls
 from trainer.conversation.validate import normalize_conversation
 from trainer.profiles.base import DataProfile, InvalidExampleError, answers_match, short_repr
@@ -231,23 +231,7 @@ def _calls(example: Mapping[str, Any]) -> tuple[list[dict[str, Any]] | None, str
         value = example.get(field)
         if value is None:
             continue
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise InvalidExampleError(
-                    f"field '{field}' is text but not valid JSON ({exc.msg} at character {exc.pos}: "
-                    f"{short_repr(value)}); give the call as {{'name': ..., 'arguments': {{...}}}}"
-                ) from None
-        items = value if isinstance(value, list) else [value]
-        if not items:
-            raise InvalidExampleError(
-                f"field '{field}' is an empty list; give at least one call, or an answer for a reply "
-                "without a tool"
-            )
-        return [
-            normalize_tool_call(item, f"field '{field}' call {n}") for n, item in enumerate(items, start=1)
-        ], field
+        return read_calls(value, f"field '{field}'"), field
     return None, None
 
 

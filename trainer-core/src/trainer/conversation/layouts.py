@@ -30,11 +30,10 @@ reasoning itself, and other templates show it as written.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from trainer.conversation.model import Conversation, normalize_tool_call
+from trainer.conversation.model import Conversation, read_calls
 from trainer.conversation.tool_calls import TOOL_CALL_OPEN, parse_tool_calls
 from trainer.conversation.validate import normalize_conversation
 from trainer.errors import InvalidExampleError, short_repr
@@ -128,13 +127,4 @@ def _calls(value: Any, where: str) -> list[dict[str, Any]]:
                 '{"name": ..., "arguments": {...}} inside the tags'
             )
         return calls
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise InvalidExampleError(
-                f"{where} is not valid JSON ({exc.msg} at character {exc.pos}: {short_repr(value)}); write "
-                'the call as {"name": ..., "arguments": {...}}'
-            ) from None
-    items = value if isinstance(value, list) else [value]
-    return [normalize_tool_call(item, f"{where} call {n}") for n, item in enumerate(items, start=1)]
+    return read_calls(value, where)

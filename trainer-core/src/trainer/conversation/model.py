@@ -126,6 +126,26 @@ def normalize_tool_call(call: Any, where: str) -> dict[str, Any]:
     return result
 
 
+def read_calls(value: Any, where: str) -> list[dict[str, Any]]:
+    """Calls as a dataset gives them, in canonical form: one call or a list, or JSON text of either.
+
+    :param where: names the value in errors (``field 'call'``).
+    :raises InvalidExampleError: text that is not JSON, an empty list, or a bad call.
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise InvalidExampleError(
+                f"{where} is not valid JSON ({exc.msg} at character {exc.pos}: {short_repr(value)}); write "
+                'the call as {"name": ..., "arguments": {...}}'
+            ) from None
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise InvalidExampleError(f"{where} is an empty list; give at least one call")
+    return [normalize_tool_call(item, f"{where} call {n}") for n, item in enumerate(items, start=1)]
+
+
 def parse_arguments(arguments: Any, where: str) -> dict[str, Any]:
     """A call's arguments as a dict: an object as it is, a JSON string parsed, none as ``{}``.
 
