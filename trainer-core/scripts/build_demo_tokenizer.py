@@ -7,7 +7,8 @@ embedding table is most of a tiny model's parameters.
 
 It is trained on text the project makes itself, nothing downloaded: the built-in
 sample dataset rendered as ChatML through every bundled profile (``chat``,
-``emoji_think``, ``regime3``), the profiles' prompts and stop sequences, and a
+``emoji_think``, ``regime3``), the ``tool_use`` profile's own sample with its
+tools block and calls, the profiles' prompts and stop sequences, and a
 short English and arithmetic corpus written below, so other word problems
 (GSM8K, say) still split into sensible pieces. The same inputs always give the
 same files.
@@ -16,8 +17,8 @@ Regenerate the shipped files after changing anything here::
 
     python trainer-core/scripts/build_demo_tokenizer.py
 
-It needs trainer-core, trainer-profile-emoji and trainer-profile-regime3
-installed, and the ``tokenizers`` and ``transformers`` packages.
+It needs trainer-core, trainer-profile-emoji, trainer-profile-regime3 and
+trainer-profile-tools installed, and the ``tokenizers`` and ``transformers`` packages.
 """
 
 from __future__ import annotations
@@ -258,10 +259,12 @@ def profile_texts() -> Iterator[str]:
     try:
         from trainer_profile_emoji import EmojiThinkProfile
         from trainer_profile_regime3 import Regime3Profile
+        from trainer_profile_tools import ToolUseProfile
     except ImportError as exc:
         raise SystemExit(
             f"the demo tokenizer is trained on every bundled profile, but {exc.name} is not installed. "
-            "Install it with: pip install -e trainer-profile-emoji -e trainer-profile-regime3"
+            "Install it with: pip install -e trainer-profile-emoji -e trainer-profile-regime3 "
+            "-e trainer-profile-tools"
         ) from None
 
     base_prompt = ProfileConfig().system_prompt
@@ -274,6 +277,20 @@ def profile_texts() -> Iterator[str]:
         yield "\n".join([*stops, *profile.penalized_strings])
         for row in rows:
             yield render_chatml(build_messages(profile, row, base_prompt, stops))
+    yield from tool_texts(ToolUseProfile(), base_prompt)
+
+
+def tool_texts(profile: Any, base_prompt: str) -> Iterator[str]:
+    """The tool_use sample as the demo's template renders it: tools block, calls, replies."""
+    from trainer.data.chat_template import render_conversation
+    from trainer.data.conversation import build_conversation
+    from trainer.data.template_text import TemplateText
+
+    template = TemplateText(CHAT_TEMPLATE, {"eos_token": IM_END, "pad_token": END_OF_TEXT})
+    with open(profile.default_dataset(), encoding="utf-8") as lines:
+        for line in lines:
+            conversation = build_conversation(profile, json.loads(line), base_prompt, [])
+            yield render_conversation(conversation.messages, template, tools=conversation.tools).text
 
 
 def arithmetic_texts() -> Iterator[str]:
