@@ -12,12 +12,12 @@ sample dataset or a bundled profile's prompts). It carries:
   assistant turn, which is where every training target ends.
 - ``<think>`` and ``</think>`` (the last two ids): single tokens, but not
   special, as in Qwen3, so decoding keeps them.
-- A ChatML chat template, ``<|im_start|>{role}\\n{content}<|im_end|>\\n`` per
-  message, the same text as :func:`trainer.data.chatml.render_chatml`; each
-  assistant turn's content and its ``<|im_end|>`` sit in a
-  ``{% generation %}`` block, so ``apply_chat_template(...,
-  return_assistant_tokens_mask=True, return_dict=True)`` marks exactly the
-  tokens the model learns to write.
+- trainer's ChatML chat template (:data:`trainer.data.chatml.CHATML_TEMPLATE`):
+  plain turns as :func:`trainer.data.chatml.render_chatml` writes them, tools,
+  calls and results the Hermes / Qwen way; each assistant turn's text and its
+  ``<|im_end|>`` sit in a ``{% generation %}`` block, so
+  ``apply_chat_template(..., return_assistant_tokens_mask=True,
+  return_dict=True)`` marks exactly the tokens the model learns to write.
 """
 
 from __future__ import annotations
