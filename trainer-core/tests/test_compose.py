@@ -92,10 +92,43 @@ def test_a_composition_pickles_for_worker_processes():
     assert profile.prepare_messages(QA)[-1]["content"] == "HEY: 5"
 
 
-def test_a_profile_that_cannot_follow_must_come_first():
+def test_the_part_that_cannot_transform_is_the_base_wherever_it_is_written():
     assert Shout.can_follow() and not Lower.can_follow() and not ChatProfile.can_follow()
-    with pytest.raises(TrainerError, match="'lower' cannot follow 'shout'.*put 'lower' first"):
-        compose([Shout(), Lower()])
+    profile = compose([Shout(), Lower()])
+    assert profile.name == "shout+lower"
+    assert [part.name for part in profile.pipeline] == ["lower", "shout"]
+    assert profile.base.name == "lower" and profile.first is profile.base
+    # The same pipeline as lower+shout: lower builds and judges, shout transforms.
+    assert profile.prepare_messages({"prompt": "Hi", "response": "Hello There"})[-1]["content"] == (
+        "HEY: hello there"
+    )
+    assert profile.format_system_prompt("Base.") == "Base. Be quiet. Shout."
+    assert profile.get_stop_sequences() == ["@@@", "\n\n", "END"]  # in the order written
+    assert profile.check_answer("HEY: 5", "5") and profile.parse_answer("5") is None
+    assert pickle.loads(pickle.dumps(profile)).pipeline[0].name == "lower"
+
+
+def test_when_every_part_can_transform_the_first_is_the_base():
+    class Tail(Lower):
+        """Lower, but able to follow another profile too."""
+
+        name = "tail"
+
+        def transform_messages(self, messages, example):
+            return messages
+
+    profile = compose([Tail(), Shout()])
+    assert [part.name for part in profile.pipeline] == ["tail", "shout"]
+    assert profile.prepare_messages({"prompt": "Hi", "response": "Yes"})[-1]["content"] == "HEY: yes"
+
+
+def test_two_parts_that_cannot_transform_are_refused():
+    with pytest.raises(
+        TrainerError,
+        match="'lower' cannot follow 'chat': both build the messages from the row .*one base; "
+        "drop 'chat' or 'lower'",
+    ):
+        compose([ChatProfile(), Shout(), Lower()])
 
 
 def test_the_same_profile_twice_is_refused():
@@ -286,11 +319,12 @@ def test_cli_preview_and_run_with_a_composition(run_trainer, tmp_path, gsm8k):
     assert "🤔🤔🤔🤔\nStep 1: Janet sells 16 - 3 - 4 = 9 duck eggs a day." in preview.stdout
     assert "The answer is 18" in preview.stdout
 
-    bad = run_trainer("preview", "--profile", "emoji_think+chat", "--dataset", str(gsm8k))
+    bad = run_trainer("preview", "--profile", "chat+emoji_think+tool_use", "--dataset", str(gsm8k))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines() == [
-        "Error: profile 'emoji_think+chat': 'chat' cannot follow 'emoji_think' because it does not "
-        "transform messages (no transform_messages); put 'chat' first or drop it"
+        "Error: profile 'chat+emoji_think+tool_use': 'tool_use' cannot follow 'chat': both build the "
+        "messages from the row (neither implements transform_messages) and a composition has one "
+        "base; drop 'chat' or 'tool_use'"
     ]
 
     run = run_trainer("run", "--profile", "regime3+emoji_think", "--max-steps", "2", "--output-dir", "out")

@@ -117,6 +117,15 @@ def test_chat_profile_passes_rows_through():
     assert profile.check_answer("  42 ", "42") and not profile.check_answer("42.0", "42")
 
 
+def test_chat_judges_the_answer_after_a_leading_think_block():
+    profile = get_profile("chat")
+    row = {"prompt": "Hi", "response": "<think>\ngreet back\n</think>\n\nHello"}
+    assert profile.expected_answer(row) == "Hello"
+    assert profile.check_answer("<think>\nsomething else\n</think>\n\nHello", "Hello")
+    assert profile.check_answer("Hello", profile.expected_answer(row))
+    assert not profile.check_answer("<think>\nHello\n</think>\n\nBye", "Hello")
+
+
 def test_build_messages_fills_the_system_turn():
     profile = get_profile("chat")
     conversation = build_messages(profile, {"prompt": "Hi", "response": "Hello"}, "Be kind.", [])

@@ -234,6 +234,30 @@ def test_think_then_regime3_prepares_gsm8k_for_training(tmp_path, gsm8k_rows):
     assert "invalid skipped 0" in completed.stdout
 
 
+def test_before_a_base_think_adds_the_rows_reasoning_to_the_reply_the_base_built():
+    from trainer.profiles.chat import ChatProfile
+    from trainer.profiles.compose import compose
+
+    composed = compose([ThinkProfile(), ChatProfile()])
+    assert [part.name for part in composed.pipeline] == ["chat", "think"]  # chat builds, think transforms
+    row = {"prompt": "Hi", "response": "Hello!", "reasoning": ["Someone greets me.", "I greet back."]}
+    assert composed.prepare_messages(row)[-1] == {
+        "role": "assistant",
+        "content": "Hello!",
+        "reasoning_content": "Someone greets me.\nI greet back.",
+    }
+    # No reasoning field: an empty think block. A think block in the reply becomes its reasoning.
+    assert composed.prepare_messages({"prompt": "Hi", "response": "Hello!"})[-1]["reasoning_content"] == ""
+    own = {"prompt": "Hi", "response": "<think>\nmine\n</think>\n\nHello!", "reasoning": "the row's"}
+    assert composed.prepare_messages(own)[-1]["reasoning_content"] == "mine"
+    off = compose([ThinkProfile(thinking=False), ChatProfile()])
+    assert off.prepare_messages(row)[-1]["reasoning_content"] == ""
+    # Judged by the base after the think block; without a closed block the format is not followed.
+    assert composed.check_answer("<think>\nI greet back.\n</think>\n\nHello!", "Hello!")
+    assert composed.parse_answer("Hello!") is None
+    assert composed.parse_answer("<think>\nunclosed Hello!") is None
+
+
 class TestThinkConformance(ProfileConformance):
     """The conformance suite every profile package runs."""
 

@@ -10,6 +10,10 @@ from_unit, to_unit) and web_search(query). Each row offers two of them (the one
 it needs, plus a distractor) with short descriptions, so rows stay short for a
 tiny demo model. Most rows make one call, some make two parallel
 get_weather calls, and about 10% are answered in text without a tool.
+
+Every row also has a one-sentence ``reasoning`` field saying why it calls what it
+calls: ``tool_use`` alone ignores it, ``think+tool_use`` trains it as the think
+block before the call.
 """
 
 from __future__ import annotations
@@ -135,6 +139,7 @@ def _row(question: str, calls: list[tuple[str, dict]] | None, answer: str | None
         needed = needed + rng.sample(others, 2 - len(needed))
     rng.shuffle(needed)
     row: dict = {"question": question, "tools": [TOOLS[name] for name in needed]}
+    row["reasoning"] = _reasoning(calls)
     if calls is None:
         row["answer"] = answer
     elif len(calls) == 1:
@@ -142,6 +147,26 @@ def _row(question: str, calls: list[tuple[str, dict]] | None, answer: str | None
     else:
         row["calls"] = [{"name": name, "arguments": arguments} for name, arguments in calls]
     return row
+
+
+def _reasoning(calls: list[tuple[str, dict]] | None) -> str:
+    """Why the row calls what it calls, in one sentence."""
+    if not calls:
+        return "No tool is needed for this, so I reply directly."
+    name, arguments = calls[0]
+    if len(calls) > 1:
+        cities = " and ".join(arguments["city"] for _, arguments in calls)
+        return f"The user asks about two cities, {cities}, so I call get_weather once for each."
+    if name == "get_weather":
+        return f"The user asks about the weather in {arguments['city']}, so I call get_weather."
+    if name == "calculate":
+        return f"This is arithmetic, so I call calculate with {arguments['expression']}."
+    if name == "convert_units":
+        return (
+            f"This converts {arguments['value']} {arguments['from_unit']} to {arguments['to_unit']}, "
+            "so I call convert_units."
+        )
+    return f"This needs a web search, so I call web_search for {arguments['query']}."
 
 
 def make_rows(count: int, seed: int) -> list[dict]:

@@ -332,6 +332,89 @@ def test_qwen3_renders_the_tools_and_trains_exactly_the_call():
     assert profile.check_answer(trained, profile.expected_answer(CALL_ROW))
 
 
+# -- compositions ---------------------------------------------------------------
+
+
+def test_think_then_tool_use_reasons_then_calls_and_is_judged_by_the_calls():
+    pytest.importorskip("trainer_profile_think", reason="think+tool_use needs trainer-profile-think")
+    from trainer.data.chat_template import render_conversation
+    from transformers import AutoTokenizer
+
+    if not QWEN3_TOKENIZER.is_dir():
+        pytest.fail(
+            f"the Qwen3 tokenizer is missing at {QWEN3_TOKENIZER}: ../shared must sit beside the repo"
+        )
+    composed = get_profile("think+tool_use")
+    assert composed.base.name == "tool_use"
+    assert [part.name for part in get_profile("tool_use+think").pipeline] == ["tool_use", "think"]
+    row = {**CALL_ROW, "reasoning": "The user asks about Paris, so I call get_weather."}
+    conversation = composed.prepare_messages(row)
+    assert conversation.tools == [WEATHER, {"type": "function", "function": ADD}]
+    tokenizer = AutoTokenizer.from_pretrained(QWEN3_TOKENIZER, local_files_only=True)
+    rendered = render_conversation(conversation.messages, tokenizer, tools=conversation.tools)
+    start, end = rendered.spans[-1]
+    trained = rendered.text[start:end].removesuffix("<|im_end|>")
+    assert trained == (
+        "<think>\nThe user asks about Paris, so I call get_weather.\n</think>\n\n"
+        + block("get_weather", {"city": "Paris"})
+    )
+    expected = composed.expected_answer(row)
+    assert composed.check_answer(trained, expected)
+    assert composed.parse_answer(trained) == profile_answer(block("get_weather", {"city": "Paris"}))
+    # The call without the think block, or the right reasoning before a wrong call, is wrong.
+    assert composed.parse_answer(block("get_weather", {"city": "Paris"})) is None
+    assert not composed.check_answer("<think>\nok\n</think>\n\n" + block("add", {"a": 1, "b": 2}), expected)
+    # A no-tool row: reason, then reply in text.
+    reply = composed.prepare_messages({**NO_TOOL_ROW, "reasoning": "A greeting needs no tool."})
+    assert reply.messages[-1]["reasoning_content"] == "A greeting needs no tool."
+    assert composed.check_answer("<think>\nA greeting.\n</think>\n\nHello! How can I help?", reply_answer())
+
+
+def profile_answer(text: str) -> str | None:
+    return ToolUseProfile().parse_answer(text)
+
+
+def reply_answer() -> str:
+    answer = ToolUseProfile().expected_answer(NO_TOOL_ROW)
+    assert answer is not None
+    return answer
+
+
+def test_every_sample_row_reasons_before_its_call_with_think(profile):
+    pytest.importorskip("trainer_profile_think", reason="think+tool_use needs trainer-profile-think")
+    composed = get_profile("think+tool_use")
+    rows = [json.loads(line) for line in SAMPLE_FILE.read_text(encoding="utf-8").splitlines()]
+    for row in rows:
+        reply = composed.prepare_messages(row).messages[-1]
+        assert reply["reasoning_content"] == row["reasoning"]
+        text = f"<think>\n{reply['reasoning_content']}\n</think>\n\n{reply_text(reply)}"
+        assert composed.check_answer(text, composed.expected_answer(row)), row
+
+
+def test_think_then_tool_use_trains_offline_and_previews_judge_the_calls(tmp_path):
+    pytest.importorskip("trainer_profile_think", reason="think+tool_use needs trainer-profile-think")
+    import os
+    import subprocess
+    import sys
+
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("TRAINER_")}
+    command = [sys.executable, "-m", "trainer", "run", "--profile", "think+tool_use", "--max-steps", "2"]
+    completed = subprocess.run(
+        [*command, "--output-dir", "out"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "sample_tool_calls.jsonl" in completed.stdout and "invalid skipped 0" in completed.stdout
+    status = json.loads((tmp_path / "out" / "status.json").read_text())
+    assert status["status"] == "completed"
+    previews = [json.loads(line) for line in (tmp_path / "out" / "previews.jsonl").read_text().splitlines()]
+    assert previews and all("format_ok" in sample for record in previews for sample in record["samples"])
+
+
 class TestToolUseConformance(ProfileConformance):
     """The conformance suite every profile package runs, on the profile's own layout."""
 

@@ -18,7 +18,9 @@ arguments or optional methods raises the minor number (1.1 added the optional
 ``DataProfile`` methods for composition and ``trainer suggest-profile``; 1.2
 structured conversations: ``prepare_messages`` may return tool calls, tool turns
 and reasoning, or a :class:`trainer.conversation.Conversation` with tools, and
-the optional ``format_row_system_prompt`` and ``default_dataset``). The trainer-core version range a
+the optional ``format_row_system_prompt`` and ``default_dataset``; 1.3 lets a
+profile that transforms be written before a composition's base, as in
+``think+tool_use``, and adds ``trainer.profiles.fields.read_reasoning``). The trainer-core version range a
 plugin package declares is unchanged by a minor raise, so packages built for an
 earlier 1.x keep loading.
 """
@@ -31,7 +33,7 @@ from typing import Any
 import pluggy
 
 PROJECT_NAME = "trainer"
-PLUGIN_API_VERSION = "1.2"
+PLUGIN_API_VERSION = "1.3"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)

@@ -55,6 +55,9 @@ MARKER = re.compile(r"<!--\s*(reference|render|scaffold|run):\s*(.*?)\s*-->")
 """A generated part of a page: ``<!-- kind: arguments -->``."""
 
 BASE_SYSTEM_PROMPT = "You are a helpful assistant."
+
+COMPOSES = "the base (builds the messages), or a transform of another base's messages"
+BASE_ONLY = "the base: builds the messages and owns the answer, wherever it is written"
 """The base system prompt the profile pages render with (``profile.system_prompt``'s default)."""
 
 EXAMPLE_ROWS: list[tuple[str, dict[str, Any]]] = [
@@ -611,7 +614,7 @@ def profile_reference(name: str, rows: list[tuple[str, dict[str, Any]]] | None =
         f"| stop sequences | {_quoted(stops) or 'none: the end-of-turn token ends generation'} |",
         f"| penalized strings | {_quoted(profile.penalized_strings) or 'none'} |",
         f"| made for | {_cell(_escape(profile.suits)) or 'not stated'} |",
-        f"| in a composition | {'first, or after another' if profile.can_follow() else 'first only'} |",
+        f"| in a composition | {COMPOSES if profile.can_follow() else BASE_ONLY} |",
         "",
         f"The system prompt, built on the default base prompt {_code(BASE_SYSTEM_PROMPT)} "
         "(`profile.system_prompt`):",

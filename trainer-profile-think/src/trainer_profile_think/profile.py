@@ -14,6 +14,18 @@ A template that shows no ``reasoning_content`` gets the same block written into
 the content by trainer (see the conversations page), so the model learns the
 format either way. With ``thinking=False`` the think block is empty, as Qwen3
 trains its non-thinking mode.
+
+Composed with a profile that builds its own reply, ``think`` adds the row's
+reasoning before it: in ``think+tool_use`` the model reasons, then calls, and
+``tool_use`` judges the calls after the think block::
+
+    <think>
+    The user asks about the weather in Paris, so I call get_weather.
+    </think>
+
+    <tool_call>
+    {"name": "get_weather", "arguments": {"city": "Paris"}}
+    </tool_call>
 """
 
 from __future__ import annotations
@@ -23,7 +35,7 @@ from typing import Any
 
 from trainer.conversation.model import split_think
 from trainer.profiles.base import DataProfile, Message
-from trainer.profiles.fields import read_example
+from trainer.profiles.fields import read_example, read_reasoning
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
@@ -77,6 +89,36 @@ class ThinkProfile(DataProfile):
             },
         ]
 
+    def transform_messages(self, messages: list[Message], example: Mapping[str, Any]) -> list[Message]:
+        """With another profile as the base (``think+tool_use``): the row's reasoning opens the reply.
+
+        The last assistant turn, as the base built it (a call, or a reply), gets
+        the row's reasoning field (``reasoning``, ``steps``, ``thinking``) as its
+        ``reasoning_content``. A leading ``<think>`` block in an assistant turn's
+        content becomes its reasoning, and a turn that has reasoning keeps it. A
+        row without reasoning, or ``thinking=False``, gets an empty think block.
+        """
+        messages = [self._with_reasoning(dict(message)) for message in messages]
+        last = messages[-1]
+        if last["role"] == "assistant":
+            if not self.thinking:
+                last["reasoning_content"] = ""
+            elif not last.get("reasoning_content"):
+                last["reasoning_content"] = "\n".join(read_reasoning(example))
+        return messages
+
+    def restore_text(self, text: str) -> str | None:
+        """The text after the closed think block, for the base's parser.
+
+        :return: ``None`` when the text has no ``<think>`` ... ``</think>`` block:
+            the format was not followed.
+        """
+        opened = text.find(THINK_OPEN)
+        closed = text.rfind(THINK_CLOSE)
+        if opened == -1 or closed < opened:
+            return None
+        return text[closed + len(THINK_CLOSE) :].lstrip()
+
     def _with_reasoning(self, message: Message) -> Message:
         if message["role"] != "assistant" or message.get("reasoning_content") is not None:
             return message
@@ -106,12 +148,8 @@ class ThinkProfile(DataProfile):
         :return: ``None`` when the text has no ``<think>`` ... ``</think>`` block
             before the answer, or nothing after it.
         """
-        opened = text.find(THINK_OPEN)
-        closed = text.rfind(THINK_CLOSE)
-        if opened == -1 or closed < opened:
-            return None
-        answer = text[closed + len(THINK_CLOSE) :].strip()
-        return answer or None
+        answer = self.restore_text(text)
+        return (answer or "").strip() or None
 
     def rate_example(self, example: Mapping[str, Any]) -> float:
         """1.0 for a row with reasoning (a field, GSM8K lines, a think block, reasoning_content), else 0."""

@@ -67,9 +67,11 @@ class DataProfile(ABC):
       run names no dataset (plugin API 1.2); the default is trainer's own sample.
 
     Optional, for composition (``--profile a+b``; see :mod:`trainer.profiles.compose`):
-    a profile that implements :meth:`transform_messages` may follow another
-    one, and then also uses :meth:`transform_system_prompt` and
-    :meth:`restore_text`.
+    a profile that implements :meth:`transform_messages` may transform what
+    another one (the composition's base) built, and then also uses
+    :meth:`transform_system_prompt` and :meth:`restore_text`. A profile that
+    does not is a base: it builds the messages and owns the answer wherever it
+    is written (plugin API 1.3; before, the base was always the first part).
 
     Options from the run config's ``profile.options`` (flat, or keyed by the
     profile's name) are passed to the constructor as keyword arguments; a
@@ -167,17 +169,18 @@ class DataProfile(ABC):
     def transform_messages(
         self, messages: list[Message], example: Mapping[str, Any]
     ) -> list[Message] | Conversation:
-        """Adapt the messages an earlier profile built, when this one follows it (``a+b``).
+        """Adapt the messages another profile built, when composed with it (``a+b``).
 
-        :param messages: what the profiles before this one made of the row.
+        :param messages: what the composition's base, and the transforms applied
+            before this one, made of the row.
         :param example: the row itself, for the parts the messages no longer show.
-        :return: the new messages (the tools stay those the first profile gave,
-            unless a :class:`~trainer.conversation.Conversation` is returned); the
-            earlier profile's answer must stay readable once :meth:`restore_text`
-            has undone the change.
+        :return: the new messages (the tools stay those the base gave, unless a
+            :class:`~trainer.conversation.Conversation` is returned); the base's
+            answer must stay readable once :meth:`restore_text` has undone the change.
         :raises InvalidExampleError: the row cannot be transformed.
 
-        The default cannot transform, so such a profile may only come first.
+        The default cannot transform, so such a profile is a composition's base:
+        a composition has at most one.
         """
         raise NotImplementedError(f"profile '{self.name}' does not implement transform_messages")
 
@@ -189,9 +192,9 @@ class DataProfile(ABC):
         return system_prompt
 
     def restore_text(self, text: str) -> str | None:
-        """Undo :meth:`transform_messages` on generated text, for the earlier profile's parser.
+        """Undo :meth:`transform_messages` on generated text, for the base's parser.
 
-        :return: the text as the earlier profile would have written it, or ``None``
+        :return: the text as the profiles applied before this one wrote it, or ``None``
             when the text does not follow this profile's change. The default
             returns the text unchanged.
         """
@@ -199,7 +202,7 @@ class DataProfile(ABC):
 
     @classmethod
     def can_follow(cls) -> bool:
-        """Whether the profile implements :meth:`transform_messages`, so may follow another."""
+        """Whether the profile implements :meth:`transform_messages`, so may transform another's messages."""
         return cls.transform_messages is not DataProfile.transform_messages
 
     def __repr__(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from trainer.conversation.model import Conversation
+from trainer.conversation.model import Conversation, split_think
 from trainer.profiles.base import DataProfile, Message
 from trainer.profiles.fields import read_example
 
@@ -45,10 +45,17 @@ class ChatProfile(DataProfile):
         return base_prompt
 
     def expected_answer(self, example: Mapping[str, Any]) -> str | None:
-        """The target exactly as the row gives it (``None`` for ``messages`` rows)."""
+        """The target as the row gives it, after a leading ``<think>`` block (``None`` for ``messages`` rows).
+
+        The think block is reasoning, not the answer: no two runs reason alike.
+        """
         parsed = read_example(example)
-        return None if parsed.messages is not None else parsed.target
+        return None if parsed.messages is not None else _after_think(parsed.target)
 
     def check_answer(self, text: str, expected: str) -> bool:
-        """Exact match of the stripped texts."""
-        return text.strip() == expected.strip()
+        """Exact match of the stripped texts, each after a leading ``<think>`` block."""
+        return _after_think(text) == _after_think(expected)
+
+
+def _after_think(text: str) -> str:
+    return split_think(text)[1].strip()

@@ -109,6 +109,19 @@ def read_example(example: Mapping[str, Any]) -> Example:
     return Example(prompt=prompt, target=target, answer=answer.strip(), reasoning=reasoning)
 
 
+def read_reasoning(example: Mapping[str, Any]) -> list[str]:
+    """The row's reasoning lines from its reasoning field (``reasoning``, ``steps``, ``thinking``).
+
+    Needs no target, so a profile that adds reasoning to what another one built
+    (``think`` after ``tool_use``) reads it from rows in any layout. GSM8K's
+    worked lines are not read here: they are part of the target (:func:`read_example`).
+
+    :return: the lines without blank ones or calculator notes; empty when the row has none.
+    :raises InvalidExampleError: the field is neither text nor a list of strings.
+    """
+    return _reasoning_lines(example) if isinstance(example, Mapping) else []
+
+
 def collapse_blank_lines(text: str) -> str:
     """Replace every run of blank lines with a single newline."""
     return _BLANK_LINES.sub("\n", text).strip()
