@@ -219,6 +219,25 @@ def test_cli_run_and_generate_with_the_embedded_demo(run_trainer, tmp_path):
     assert generated.returncode == 0, generated.stderr
 
 
+def test_the_demo_trains_a_token_budget_so_long_rows_take_fewer_steps(run_trainer, tmp_path):
+    from trainer.models.demo_model import DEMO_TOKEN_BUDGET, demo_max_steps
+
+    assert demo_max_steps(300, 16, tokens=143 * 100, examples=100) == 300  # the built-in sample's rows
+    assert demo_max_steps(300, 16, tokens=260 * 100, examples=100) == 169
+    assert demo_max_steps(300, 16, tokens=DEMO_TOKEN_BUDGET * 100, examples=100) == 1
+    assert demo_max_steps(300, 16, tokens=0, examples=0) == 300
+    long_rows = tmp_path / "long.jsonl"
+    answer = " ".join(["word"] * 200)
+    rows = [{"prompt": f"Say it {i}", "response": answer} for i in range(40)]
+    long_rows.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    command = ["run", "--profile", "chat", "--dataset", str(long_rows), "--dry-run"]
+    result = run_trainer(*command)
+    assert result.returncode == 0, result.stderr
+    assert "Demo: " in result.stderr and "steps, not 300: these rows average" in result.stderr
+    chosen = run_trainer(*command, "--max-steps", "300")
+    assert chosen.returncode == 0 and "Demo: " not in chosen.stderr
+
+
 def test_cli_dry_run_on_gsm8k(run_trainer, gsm8k):
     result = run_trainer(
         "run", "--profile", "chat", "--dataset", str(gsm8k), "--dry-run", "--max-length", "128"

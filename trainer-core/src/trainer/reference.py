@@ -138,13 +138,16 @@ def _generate(kind: str, text: str) -> str:
 
 def demo_settings_reference() -> str:
     """Markdown table: what the demo model trains with for each field left at its default."""
-    from trainer.models.demo_model import DEMO_HYPERPARAMS
+    from trainer.models.demo_model import DEMO_HYPERPARAMS, DEMO_TOKEN_BUDGET
 
     defaults = {field.path: field.default for field in config_fields()}
     lines = ["| field | default | with the demo model |", "| --- | --- | --- |"]
     for name, value in DEMO_HYPERPARAMS.items():
         default = inline_yaml(defaults[f"hyperparams.{name}"])
-        lines.append(f"| `hyperparams.{name}` | {_code(default)} | {_code(inline_yaml(value))} |")
+        shown = _code(inline_yaml(value))
+        if name == "max_steps":
+            shown += f", or fewer: {DEMO_TOKEN_BUDGET:,} tokens at most"
+        lines.append(f"| `hyperparams.{name}` | {_code(default)} | {shown} |")
     return "\n".join(lines) + "\n"
 
 

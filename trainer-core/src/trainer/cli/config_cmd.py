@@ -35,14 +35,19 @@ def show(origin: bool, as_json: bool, **options: Any) -> None:
     else:
         click.echo(render_yaml(run_config, origins).rstrip())
         if run_config.model.model_path is None:
-            from trainer.models.demo_model import demo_hyperparams
+            from trainer.models.demo_model import DEMO_TOKEN_BUDGET, demo_hyperparams
 
             _, changes = demo_hyperparams(run_config.hyperparams)
             if changes:
                 settings = ", ".join(f"{name}: {value}" for name, value in changes.items())
+                budget = (
+                    f" (fewer on long rows: the demo trains on {DEMO_TOKEN_BUDGET:,} tokens at most)"
+                    if "max_steps" in changes
+                    else ""
+                )
                 click.echo(
                     "# model.model_path is null, so a run trains the embedded demo model, with "
-                    f"hyperparams {settings} in place of these defaults"
+                    f"hyperparams {settings} in place of these defaults{budget}"
                 )
 
 

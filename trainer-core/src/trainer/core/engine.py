@@ -130,6 +130,7 @@ class TrainerEngine:
         model_path = config.model.model_path
         demo = model_path is None
         hyper = config.hyperparams
+        changes: dict[str, Any] = {}
         if model_path is None:
             from trainer.models.demo import load_demo_tokenizer
             from trainer.models.demo_model import DEMO_MODEL_NAME, demo_hyperparams
@@ -212,6 +213,12 @@ class TrainerEngine:
                 train_set = pack_dataset(train_set, max_length, report=report)
                 if eval_set is not None:
                     eval_set = pack_dataset(eval_set, max_length)
+        if demo and "max_steps" in changes:
+            from trainer.models.demo_model import apply_demo_budget
+
+            hyper, note = apply_demo_budget(hyper, args, report.tokens, len(train_set))
+            if note:
+                self.on_message(note)
         if config.debug.dry_run:
             return RunResult(status="dry_run", output_dir=output_dir, data_report=report)
 

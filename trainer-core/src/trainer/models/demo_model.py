@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,6 +22,26 @@ A random-init model needs a larger learning rate than a pretrained one, and a
 step cap keeps the demo within a few minutes on two CPU cores.
 """
 
+DEMO_TOKEN_BUDGET = 700_000
+"""The most tokens the demo trains on when its step count is left at the default.
+
+About 300 steps of 16 rows of the built-in sample (143 tokens a row); a dataset
+of longer rows trains fewer steps (tool_use's 260-token rows: 169), so every
+profile's demo takes about the same few minutes.
+"""
+
+
+def demo_max_steps(max_steps: int, rows_per_step: int, tokens: int, examples: int) -> int:
+    """The demo's step count: ``max_steps``, or fewer when :data:`DEMO_TOKEN_BUDGET` runs out first.
+
+    :param rows_per_step: examples in one optimizer step (batch size times accumulation).
+    :param tokens: the tokens of the ``examples`` training examples.
+    """
+    if examples <= 0 or tokens <= 0:
+        return max_steps
+    per_step = rows_per_step * tokens / examples
+    return max(1, min(max_steps, math.ceil(DEMO_TOKEN_BUDGET / per_step)))
+
 
 def demo_hyperparams(hyper: HyperparamsConfig) -> tuple[HyperparamsConfig, dict[str, Any]]:
     """``hyper`` with :data:`DEMO_HYPERPARAMS` in place of every field still at its default.
@@ -38,6 +59,28 @@ def demo_hyperparams(hyper: HyperparamsConfig) -> tuple[HyperparamsConfig, dict[
         if getattr(hyper, name) == getattr(defaults, name)
     }
     return (replace(hyper, **changes) if changes else hyper), changes
+
+
+def apply_demo_budget(
+    hyper: HyperparamsConfig, args: Any, tokens: int, examples: int
+) -> tuple[HyperparamsConfig, str | None]:
+    """``hyper`` and the training arguments ``args`` with the demo's step count for this data.
+
+    :return: the settings, and a line for the user when the budget cut the steps (else ``None``).
+    """
+    from dataclasses import replace
+
+    assert hyper.max_steps is not None
+    rows_per_step = hyper.batch_size * hyper.gradient_accumulation_steps
+    steps = demo_max_steps(hyper.max_steps, rows_per_step, tokens, examples)
+    if steps == hyper.max_steps:
+        return hyper, None
+    args.max_steps = steps
+    note = (
+        f"Demo: {steps} steps, not {hyper.max_steps}: these rows average {tokens / examples:,.0f} "
+        f"tokens and the demo trains on {DEMO_TOKEN_BUDGET:,} at most (set --max-steps to choose)"
+    )
+    return replace(hyper, max_steps=steps), note
 
 
 def build_demo_model(tokenizer: Any, seed: int = 0, max_position_embeddings: int = 2048) -> Any:
