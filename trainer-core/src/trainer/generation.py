@@ -57,6 +57,56 @@ class SavedRun:
         return self.config.get(section, {}).get(name, default)
 
 
+@dataclass(frozen=True)
+class GenerationDefaults:
+    """What generating with a saved model uses: the run's profile and settings, unless overridden."""
+
+    profile: Any
+    """The :class:`~trainer.profiles.base.DataProfile`."""
+    stop_sequences: list[str]
+    system_prompt: str
+    max_new_tokens: int
+    temperature: float
+
+
+def generation_defaults(
+    saved: SavedRun,
+    profile: str | None = None,
+    system_prompt: str | None = None,
+    max_new_tokens: int | None = None,
+    temperature: float | None = None,
+) -> GenerationDefaults:
+    """The profile, stop sequences, system prompt and decoding ``saved`` was trained with.
+
+    A value given here replaces the run's. A profile named here takes no options
+    and its own stop sequences; the run's profile keeps its options and the
+    run's ``profile.stop_sequences``. A model directory without a run record
+    gets the config defaults.
+    """
+    from trainer.config import TrainerConfig
+    from trainer.data.conversation import effective_stop_sequences
+    from trainer.profiles import get_profile
+
+    defaults = TrainerConfig()
+    name = profile or saved.setting("profile", "name", defaults.profile.name)
+    options: dict[str, Any] = saved.setting("profile", "options", {}) if profile is None else {}
+    chosen = get_profile(name, options)
+    own_stops = saved.setting("profile", "stop_sequences") if profile is None else None
+    stops = effective_stop_sequences(chosen, own_stops)
+    return GenerationDefaults(
+        profile=chosen,
+        stop_sequences=stops,
+        system_prompt=system_prompt
+        if system_prompt is not None
+        else saved.setting("profile", "system_prompt", defaults.profile.system_prompt),
+        max_new_tokens=max_new_tokens
+        or saved.setting("inference", "max_new_tokens", defaults.inference.max_new_tokens),
+        temperature=temperature
+        if temperature is not None
+        else saved.setting("inference", "temperature", defaults.inference.temperature),
+    )
+
+
 def penalized_token_sequences(tokenizer: Any, strings: list[str] | tuple[str, ...]) -> list[list[int]]:
     """Token ids of each penalized string, for transformers' ``bad_words_ids``.
 

@@ -92,6 +92,7 @@ def cli(debug: bool, block_plugin: tuple[str, ...]) -> None:
 def _register_builtin_commands() -> None:
     from trainer.cli import (
         config_cmd,
+        eval_cmd,
         generate_cmd,
         new_profile_cmd,
         plugins_cmd,
@@ -110,6 +111,7 @@ def _register_builtin_commands() -> None:
     cli.add_command(new_profile_cmd.new_profile)
     cli.add_command(suggest_cmd.suggest_profile)
     cli.add_command(generate_cmd.generate)
+    cli.add_command(eval_cmd.eval_command)
     cli.add_command(status)
     cli.add_command(report)
 

@@ -68,11 +68,8 @@ def generate(
     Prints the generated text; when it holds tool calls (<tool_call>{json}</tool_call>),
     they follow, parsed, as JSON.
     """
-    from trainer.config import TrainerConfig
     from trainer.conversation import Conversation, normalize_conversation, parse_tool_calls
-    from trainer.data.conversation import effective_stop_sequences
-    from trainer.generation import SavedRun, generate, load_model_for_generation
-    from trainer.profiles import get_profile
+    from trainer.generation import SavedRun, generate, generation_defaults, load_model_for_generation
 
     if prompt is None and messages_file is None:
         raise TrainerError("nothing to answer: give a PROMPT, or a conversation with --messages FILE.json")
@@ -86,22 +83,12 @@ def generate(
 
     quiet_libraries()
     saved = SavedRun.read(model_dir)
-    defaults = TrainerConfig()
-    name = profile or saved.setting("profile", "name", defaults.profile.name)
-    options: dict[str, Any] = saved.setting("profile", "options", {}) if profile is None else {}
-    chosen = get_profile(name, options)
-    stops = effective_stop_sequences(
-        chosen, saved.setting("profile", "stop_sequences") if profile is None else None
-    )
+    run = generation_defaults(saved, profile, system_prompt, max_new_tokens, temperature)
     messages = conversation.messages
-    base_prompt = (
-        system_prompt
-        if system_prompt is not None
-        else saved.setting("profile", "system_prompt", defaults.profile.system_prompt)
-    )
+    base_prompt = run.system_prompt
     if messages[0]["role"] == "system":
         base_prompt, messages = messages[0]["content"], messages[1:]
-    system = chosen.format_row_system_prompt(base_prompt, row)
+    system = run.profile.format_row_system_prompt(base_prompt, row)
     messages = ([{"role": "system", "content": system}] if system else []) + messages
 
     model, tokenizer = load_model_for_generation(
@@ -111,13 +98,10 @@ def generate(
         model,
         tokenizer,
         Conversation(messages, conversation.tools),
-        stop_sequences=stops,
-        penalized_strings=chosen.penalized_strings,
-        max_new_tokens=max_new_tokens
-        or saved.setting("inference", "max_new_tokens", defaults.inference.max_new_tokens),
-        temperature=temperature
-        if temperature is not None
-        else saved.setting("inference", "temperature", defaults.inference.temperature),
+        stop_sequences=run.stop_sequences,
+        penalized_strings=run.profile.penalized_strings,
+        max_new_tokens=run.max_new_tokens,
+        temperature=run.temperature,
     )
     calls = parse_tool_calls(text)
     parsed = None if calls is None else [call["function"] for call in calls]
