@@ -55,9 +55,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over every package, this file and the docs' hooks."""
+    """ruff over every package, this file, the benchmarks and the docs' hooks."""
     session.install("ruff")
-    session.run("ruff", "check", *PACKAGES, "noxfile.py", "docs")
+    session.run("ruff", "check", *PACKAGES, "noxfile.py", "benchmarks", "docs")
 
 
 @nox.session

@@ -72,7 +72,15 @@ EXPECTED_DEFAULTS = {
         "stop_sequences": None,
         "options": {},
     },
-    "inference": {"eval_steps": 50, "num_samples": 4, "max_new_tokens": 128, "temperature": 0.0},
+    "inference": {
+        "eval_steps": 50,
+        "num_samples": 4,
+        "max_new_tokens": 128,
+        "temperature": 0.0,
+        "eval_dataset": None,
+        "eval_limit": None,
+        "eval_batch_size": 16,
+    },
     "output": {"output_dir": "outputs/run", "save_steps": 500, "save_total_limit": 2, "report_to": []},
     "system": {
         "base_dir": ".",
@@ -149,7 +157,7 @@ def test_iter_values_walks_every_field_in_order():
     assert paths[0] == "hyperparams.batch_size"
     assert "model.lora.target_modules" in paths
     assert "profile.options" in paths
-    assert len(paths) == len(set(paths)) == 11 + 14 + 10 + 4 + 4 + 4 + 7 + 3
+    assert len(paths) == len(set(paths)) == 11 + 14 + 10 + 4 + 7 + 4 + 7 + 3
 
 
 # create_default_config

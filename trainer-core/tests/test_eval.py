@@ -424,3 +424,74 @@ def test_bad_input_is_one_line_and_exit_code_2(run_trainer, trained, tmp_path):
     assert "profile 'chat' cannot render any of the 1 rows" in none.stderr and "--profile" in none.stderr
     no_model = run_trainer("eval", "--model", "nowhere", "--dataset", str(unreadable))
     assert no_model.returncode == 2 and "model directory 'nowhere' not found" in no_model.stderr
+
+
+# -- the evaluation after training ---------------------------------------------------
+
+
+def test_a_run_with_an_eval_dataset_ends_with_eval_json_and_the_final_accuracy(
+    run_trainer, trained, tmp_path
+):
+    from trainer.config import create_default_config
+    from trainer.core import TrainerEngine
+    from trainer.reporting import format_status
+
+    held_out = eval_rows(tmp_path, [*ROWS[:6], {"colour": "red"}])
+    config = create_default_config(
+        model_path=str(trained / "base"),
+        dataset_path=str(trained / "rows.jsonl"),
+        output_dir=str(tmp_path / "out"),
+    )
+    config.profile.name = "chat"
+    config.hyperparams.max_steps = 3
+    config.hyperparams.batch_size = 4
+    config.inference.eval_steps = 0
+    config.inference.max_new_tokens = 8
+    config.inference.eval_dataset = str(held_out)
+    messages: list[str] = []
+    result = TrainerEngine(on_message=messages.append).run_job(config)
+    assert result.status == "completed"
+    out = tmp_path / "out"
+    summary = json.loads((out / "eval.json").read_text())
+    assert summary["evaluated"] == 6 and summary["unrendered"][0]["row"] == 7
+    assert [record["row"] for record in records(out / "eval.jsonl")] == list(range(1, 8))
+    status = json.loads((out / "status.json").read_text())
+    assert status["status"] == "completed"
+    final = status["final_eval"]
+    assert final["evaluated"] == 6 and final["dataset"] == str(held_out)
+    assert final["accuracy"] == summary["accuracy"] and final["format_rate"] == summary["format_rate"]
+    assert any(message.startswith("Evaluating the trained model on 7 rows") for message in messages)
+    view = format_status(status)
+    assert "final eval" in view and f"on 6 rows of {held_out}" in view
+    shown = run_trainer("status", str(out))
+    assert "final eval" in shown.stdout
+    assert "Evaluation after training" in (out / "report.html").read_text()
+
+
+def test_an_eval_dataset_the_profile_cannot_read_fails_before_training(run_trainer, trained, tmp_path):
+    unreadable = eval_rows(tmp_path, [{"colour": "red"}])
+    result = run_trainer(
+        "run",
+        "--model",
+        str(trained / "base"),
+        "--dataset",
+        str(trained / "rows.jsonl"),
+        "--profile",
+        "chat",
+        "--max-steps",
+        "2",
+        "--output-dir",
+        "out",
+        "--set",
+        f"inference.eval_dataset={unreadable}",
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"Error: inference.eval_dataset '{unreadable}': profile 'chat' renders none of its 1 rows"
+        )
+    )
+    status = json.loads((tmp_path / "out" / "status.json").read_text())
+    assert status["status"] == "failed" and status["step"] == 0

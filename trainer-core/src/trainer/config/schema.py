@@ -272,6 +272,13 @@ class InferenceConfig:
     """Most tokens generated per sample."""
     temperature: float = 0.0
     """Sampling temperature; 0 is greedy decoding."""
+    eval_dataset: str | None = None
+    """A dataset judged in full after the last step, as `trainer eval` judges it: writes eval.jsonl and
+    eval.json to the output directory and the final format rate and accuracy to the status file."""
+    eval_limit: int | None = None
+    """Judge only the first this many rows of eval_dataset; None judges every row."""
+    eval_batch_size: int = 16
+    """Prompts generated together by the evaluation after training."""
 
     def _problems(self) -> list[str]:
         return _found(
@@ -279,6 +286,11 @@ class InferenceConfig:
             _at_least("num_samples", self.num_samples, 1),
             _at_least("max_new_tokens", self.max_new_tokens, 1),
             _at_least("temperature", self.temperature, 0),
+            _at_least("eval_limit", self.eval_limit, 1, none="null for every row"),
+            _at_least("eval_batch_size", self.eval_batch_size, 1),
+            None
+            if self.eval_dataset is None or self.eval_dataset.strip()
+            else "eval_dataset: must not be empty; give a dataset file, or null to skip the evaluation",
         )
 
 

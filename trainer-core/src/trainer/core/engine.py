@@ -213,6 +213,17 @@ class TrainerEngine:
                 train_set = pack_dataset(train_set, max_length, report=report)
                 if eval_set is not None:
                     eval_set = pack_dataset(eval_set, max_length)
+        final_items = None
+        if inference.eval_dataset is not None:
+            from trainer.evaluation.final import prepare_final_eval
+
+            final_items = prepare_final_eval(
+                _source(base_dir, inference.eval_dataset),
+                inference.eval_limit,
+                profile,
+                config.profile.system_prompt,
+                stops,
+            )
         if demo and "max_steps" in changes:
             from trainer.models.demo_model import apply_demo_budget
 
@@ -323,6 +334,8 @@ class TrainerEngine:
                 merge_lora=config.model.lora.enabled and config.model.lora.merge_on_export,
                 run_info=_run_info(config, hyper, demo, report, metrics),
             )
+        if final_items is not None:
+            self._final_eval(trainer, tokenizer, profile, final_items, output_dir, hub, config, stops)
         hub.emit(
             "end",
             status="completed",
@@ -340,6 +353,48 @@ class TrainerEngine:
             data_report=report,
             model_dir=output_dir,
         )
+
+    def _final_eval(
+        self,
+        trainer: Any,
+        tokenizer: Any,
+        profile: Any,
+        items: list[Any],
+        output_dir: Path,
+        hub: StatusHub,
+        config: TrainerConfig,
+        stops: list[str],
+    ) -> None:
+        """Judge the trained model on ``inference.eval_dataset`` (the main process only)."""
+        from trainer.evaluation.final import evaluate_after_training, status_fields
+
+        if not trainer.is_world_process_zero():
+            return
+        if _weights_spread(trainer):
+            self.on_message(
+                "The evaluation after training is off: FSDP or DeepSpeed ZeRO-3 spreads the weights"
+            )
+            return
+        inference = config.inference
+        self.on_message(f"Evaluating the trained model on {len(items):,} rows of {inference.eval_dataset}")
+        summary = evaluate_after_training(
+            trainer.model,
+            tokenizer,
+            profile,
+            items,
+            output_dir,
+            source=str(inference.eval_dataset),
+            batch_size=inference.eval_batch_size,
+            stop_sequences=stops,
+            max_new_tokens=inference.max_new_tokens,
+            temperature=inference.temperature,
+            seed=config.hyperparams.seed,
+        )
+        hub.emit("final_eval", final_eval=status_fields(summary))
+        from trainer.evaluation.display import summary_lines
+
+        for line in summary_lines(summary):
+            self.on_message(f"  {line}")
 
     def _sinks(self, output_dir: Path, status_file: Path, config: TrainerConfig) -> list[tuple[str, Any]]:
         from trainer.default_plugins.status_file import status_file_sink

@@ -10,8 +10,8 @@ STOP_NAMES = {"eos": "end of turn", "stop_sequence": "stop sequence", "max_new_t
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
-    """The summary of one evaluation, a line per figure."""
-    lines = [f"model     {summary['model']}"]
+    """The summary of one evaluation, a line per figure (the model's only when the summary names it)."""
+    lines = [f"model     {summary['model']}"] if summary.get("model") else []
     unrendered = summary["unrendered"]
     lines.append(
         f"rows      {summary['evaluated']:,} evaluated"

@@ -80,8 +80,18 @@ def plot_run(run: RunFiles) -> Figure:
         rate_axes.plot(rate_steps, format_rates, label=FORMAT_RATE, color="tab:green", marker="o")
     if accuracies:
         rate_axes.plot(accuracy_steps, accuracies, label=ACCURACY, color="tab:red", marker="s")
+    final = (run.status or {}).get("final_eval")
+    final_step = (run.status or {}).get("step")
+    has_final = isinstance(final, dict) and isinstance(final_step, (int, float))
+    if isinstance(final, dict) and has_final:
+        for key, label, color, marker in (
+            ("format_rate", "final eval: format", "tab:green", "*"),
+            ("accuracy", "final eval: accuracy", "tab:red", "*"),
+        ):
+            if isinstance(final.get(key), (int, float)):
+                rate_axes.scatter([final_step], [final[key]], label=label, color=color, marker=marker, s=160)
     rate_axes.set_ylim(-0.03, 1.03)
-    _finish_axes(rate_axes, "preview rate", bool(format_rates or accuracies), "no previews")
+    _finish_axes(rate_axes, "preview rate", bool(format_rates or accuracies or has_final), "no previews")
     return figure
 
 
@@ -122,7 +132,7 @@ pre { margin: 0; white-space: pre-wrap; max-width: 40em; font-size: 0.95em; }
 .muted { color: #777; } img { max-width: 100%; }
 """
 
-_SHOWN_SEPARATELY = ("previews", "preview_history", "sink_errors", "error")
+_SHOWN_SEPARATELY = ("previews", "preview_history", "sink_errors", "error", "final_eval")
 
 
 def render_html(run: RunFiles, png: bytes) -> str:
@@ -164,6 +174,7 @@ def render_html(run: RunFiles, png: bytes) -> str:
         )
 
     parts += _preview_sections(run)
+    parts += _final_eval_section(status.get("final_eval"))
 
     parts.append("<h2>Final metrics</h2>")
     parts.append(_section_or_note(info.get("metrics"), f"not recorded (no {RUN_INFO_FILE})"))
@@ -182,6 +193,24 @@ def render_html(run: RunFiles, png: bytes) -> str:
     parts.append(_section_or_note(info.get("versions"), "not recorded"))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _final_eval_section(final: Any) -> list[str]:
+    """The evaluation after training (``inference.eval_dataset``), when the run had one."""
+    if not isinstance(final, dict):
+        return []
+    interval = final.get("accuracy_interval")
+    shown = {
+        "dataset": final.get("dataset"),
+        "rows evaluated": final.get("evaluated"),
+        "format rate": _percent(final.get("format_rate")),
+        "accuracy": _percent(final.get("accuracy")),
+        "accuracy, 95% interval": " - ".join(_percent(value) for value in interval)
+        if isinstance(interval, list)
+        else None,
+        "right / scored": f"{final.get('correct')} / {final.get('scored')}",
+    }
+    return ["<h2>Evaluation after training</h2>", _key_value_table(shown)]
 
 
 def _preview_sections(run: RunFiles) -> list[str]:

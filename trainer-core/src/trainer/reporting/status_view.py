@@ -54,6 +54,7 @@ def format_status(
         ),
         ("memory", _suffixed(state.get("peak_memory_mb"), ",.0f", " MB peak")),
         ("checkpoint", _text(state.get("last_checkpoint"))),
+        ("final eval", _final_eval(state.get("final_eval"))),
         ("error", _text(state.get("error"))),
         ("sink errors", _sink_errors(state.get("sink_errors"))),
     ]
@@ -185,6 +186,21 @@ def _table(rows: list[list[str]], headers: list[str]) -> list[str]:
 
 
 # -- values --------------------------------------------------------------------------
+
+
+def _final_eval(final: Any) -> str:
+    """The evaluation after training: format rate and accuracy with its interval, on how many rows."""
+    if not isinstance(final, dict):
+        return MISSING
+    parts = [f"format {_rate(final.get('format_rate'))}"]
+    accuracy = final.get("accuracy")
+    interval = final.get("accuracy_interval")
+    if accuracy is not None:
+        between = ""
+        if isinstance(interval, list) and len(interval) == 2:
+            between = f" (95% CI {_rate(interval[0])}-{_rate(interval[1])})"
+        parts.append(f"accuracy {_rate(accuracy)}{between}")
+    return f"{', '.join(parts)} on {final.get('evaluated')} rows of {final.get('dataset')}"
 
 
 def _text(value: Any) -> str:
