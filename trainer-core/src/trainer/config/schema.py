@@ -48,6 +48,7 @@ LR_SCHEDULER_TYPES = (
 )
 PRECISIONS = ("auto", "bfloat16", "float16", "float32")
 PRECISION_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+LOSS_IMPLEMENTATIONS = ("auto", "chunked", "standard")
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flex_attention")
 OVERLENGTH_POLICIES = ("drop", "truncate", "error")
 TRAINED_TURNS = ("all", "last")
@@ -182,6 +183,10 @@ class ModelConfig:
     attn_implementation: str | None = None
     """Attention kernel: eager, sdpa, flash_attention_2 or flex_attention; None lets
     transformers choose."""
+    loss_impl: str = "auto"
+    """Training loss: chunked computes the cross-entropy from the final hidden states a chunk of
+    labelled positions at a time, never the whole logits tensor (less memory and time with a large
+    vocabulary); standard is the model's own; auto picks chunked where the model allows it."""
 
     def __post_init__(self) -> None:
         self.precision = _normalize_precision(self.precision)
@@ -193,6 +198,7 @@ class ModelConfig:
             _at_least("max_context_length", self.max_context_length, 1),
             _at_least("vocab_size", self.vocab_size, 1, none="null to skip the check"),
             _one_of("attn_implementation", self.attn_implementation, ATTN_IMPLEMENTATIONS, optional=True),
+            _one_of("loss_impl", self.loss_impl, LOSS_IMPLEMENTATIONS),
         )
 
 

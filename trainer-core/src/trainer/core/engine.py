@@ -244,6 +244,7 @@ class TrainerEngine:
             from trainer.models.loading import load_model
 
             model = load_model(model_path, config.model.trust_remote_code, config.model.attn_implementation)
+        loss_impl = _choose_loss(model, config.model.loss_impl)
         if config.model.lora.enabled:
             from trainer.models.loading import apply_lora
 
@@ -312,6 +313,7 @@ class TrainerEngine:
             "first_loss": first_loss,
             "final_loss": final_loss,
             "precision": precision,
+            "loss_impl": loss_impl,
             "device": str(trainer.args.device),
             "preview_seconds": round(previews.seconds, 2) if previews else 0.0,
             "preview_share": round(previews.seconds / output.metrics["train_runtime"], 4)
@@ -525,6 +527,27 @@ def _build_trainer(
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     return trainer
+
+
+def _choose_loss(model: Any, wanted: str) -> str:
+    """Switch ``model`` to the chunked loss when ``wanted`` (``model.loss_impl``) asks and it can.
+
+    :return: the loss the run trains with, ``chunked`` or ``standard``.
+    :raises TrainerError: ``chunked`` was asked for and the model cannot use it.
+    """
+    if wanted == "standard":
+        return "standard"
+    from trainer.models.chunked_loss import chunked_loss_problem, use_chunked_loss
+
+    problem = chunked_loss_problem(model)
+    if problem is None:
+        use_chunked_loss(model)
+        return "chunked"
+    if wanted == "chunked":
+        raise TrainerError(
+            f"model.loss_impl is chunked, but {problem}; set model.loss_impl to auto or standard"
+        )
+    return "standard"
 
 
 def _status_callback(hub: StatusHub) -> Any:
