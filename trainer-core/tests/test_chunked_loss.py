@@ -191,7 +191,7 @@ def test_a_run_trains_the_same_losses_with_either_loss(tmp_path: Path):
     assert chunked["first_loss"] == pytest.approx(standard["first_loss"], rel=1e-4)
     assert chunked["final_loss"] == pytest.approx(standard["final_loss"], rel=1e-3)
 
-    from trainer.core import engine
+    from trainer.core import arguments
 
     class Softcapped(torch.nn.Module):
         config = type("C", (), {"final_logit_softcapping": 30.0})()
@@ -202,8 +202,8 @@ def test_a_run_trains_the_same_losses_with_either_loss(tmp_path: Path):
         def get_decoder(self):
             return torch.nn.Identity()
 
-    assert engine._choose_loss(Softcapped(), "auto") == "standard"
+    assert arguments.choose_loss(Softcapped(), "auto") == "standard"
     with pytest.raises(
         TrainerError, match="model.loss_impl is chunked, but .*set model.loss_impl to auto or standard"
     ):
-        engine._choose_loss(Softcapped(), "chunked")
+        arguments.choose_loss(Softcapped(), "chunked")

@@ -35,6 +35,8 @@ EXPECTED_DEFAULTS = {
         "lr_scheduler_type": "cosine",
         "seed": 42,
         "max_grad_norm": 1.0,
+        "gradient_checkpointing": False,
+        "optim": "adamw_torch",
     },
     "model": {
         "model_path": None,
@@ -53,6 +55,7 @@ EXPECTED_DEFAULTS = {
         },
         "trust_remote_code": False,
         "attn_implementation": None,
+        "loss_impl": "auto",
     },
     "data": {
         "dataset_path": None,
@@ -157,7 +160,7 @@ def test_iter_values_walks_every_field_in_order():
     assert paths[0] == "hyperparams.batch_size"
     assert "model.lora.target_modules" in paths
     assert "profile.options" in paths
-    assert len(paths) == len(set(paths)) == 11 + 14 + 10 + 4 + 7 + 4 + 7 + 3
+    assert len(paths) == len(set(paths)) == 13 + 15 + 10 + 4 + 7 + 4 + 7 + 3
 
 
 # create_default_config

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from trainer.config import TrainerConfig
-from trainer.core import TrainerEngine, engine
+from trainer.core import RunResult, TrainerEngine, arguments, engine
 from trainer.errors import TrainerError
 
 STEPS = 4
@@ -128,12 +128,12 @@ def test_fsdp_reaches_the_training_arguments(tmp_path, monkeypatch):
             }
         }
     ).system
-    distributed = engine._distributed_arguments(system, tmp_path)
+    distributed = arguments.distributed_arguments(system, tmp_path)
     assert distributed == {
         "fsdp": "full_shard auto_wrap",
         "fsdp_config": {"state_dict_type": "SHARDED_STATE_DICT"},
     }
-    args = engine._training_arguments(
+    args = arguments.training_arguments(
         checkpoints_dir=tmp_path / "checkpoints",
         hyper=TrainerConfig().hyperparams,
         precision="float32",
@@ -149,19 +149,19 @@ def test_fsdp_reaches_the_training_arguments(tmp_path, monkeypatch):
     assert args.world_size == 1  # FSDP wants several processes; here it is only configured
 
     system.fsdp = "true"
-    assert engine._distributed_arguments(system, tmp_path)["fsdp"] is True
+    assert arguments.distributed_arguments(system, tmp_path)["fsdp"] is True
 
 
 def test_ddp_backend_reaches_the_training_arguments_of_several_processes(tmp_path, monkeypatch):
     system = TrainerConfig.from_dict({"system": {"ddp_backend": "gloo"}}).system
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    assert engine._distributed_arguments(system, tmp_path) == {}  # one process: no process group
+    assert arguments.distributed_arguments(system, tmp_path) == {}  # one process: no process group
     monkeypatch.setenv("WORLD_SIZE", "2")
-    assert engine._distributed_arguments(system, tmp_path) == {"ddp_backend": "gloo"}
+    assert arguments.distributed_arguments(system, tmp_path) == {"ddp_backend": "gloo"}
 
 
 def test_nothing_distributed_is_passed_by_default(tmp_path):
-    assert engine._distributed_arguments(TrainerConfig().system, tmp_path) == {}
+    assert arguments.distributed_arguments(TrainerConfig().system, tmp_path) == {}
 
 
 def test_deepspeed_config_path_is_resolved_against_base_dir(tmp_path, monkeypatch):
@@ -175,7 +175,7 @@ def test_deepspeed_config_path_is_resolved_against_base_dir(tmp_path, monkeypatc
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: object() if name == "deepspeed" else find_spec(name, *a)
     )
-    assert engine._distributed_arguments(system, tmp_path) == {"deepspeed": str(tmp_path / "ds_zero3.json")}
+    assert arguments.distributed_arguments(system, tmp_path) == {"deepspeed": str(tmp_path / "ds_zero3.json")}
 
 
 def test_deepspeed_not_installed_is_one_clear_error(tmp_path):
@@ -186,20 +186,20 @@ def test_deepspeed_not_installed_is_one_clear_error(tmp_path):
     (tmp_path / "ds.json").write_text("{}")
     system = TrainerConfig.from_dict({"system": {"deepspeed": "ds.json", "base_dir": str(tmp_path)}}).system
     with pytest.raises(TrainerError, match="needs DeepSpeed.*pip install deepspeed"):
-        engine._distributed_arguments(system, tmp_path)
+        arguments.distributed_arguments(system, tmp_path)
 
 
 def test_run_job_passes_the_system_settings_on(tmp_path, monkeypatch):
     """The flow hands ``system.*`` to the TrainingArguments it builds (checked on a dry run)."""
     monkeypatch.setenv("FSDP_CPU_RAM_EFFICIENT_LOADING", "false")
     seen: dict = {}
-    build = engine._training_arguments
+    build = arguments.training_arguments
 
     def spy(**kwargs):
         seen.update(copy.deepcopy(kwargs))  # TrainingArguments fills fsdp_config in place
         return build(**kwargs)
 
-    monkeypatch.setattr(engine, "_training_arguments", spy)
+    monkeypatch.setattr(engine, "training_arguments", spy)
     config = TrainerConfig.from_dict(
         {
             "system": {"fsdp": "shard_grad_op", "fsdp_config": {"version": 2}, "ddp_backend": "gloo"},
@@ -223,7 +223,7 @@ def test_other_processes_neither_check_the_output_dir_nor_report(tmp_path, monke
     def run_without_training(self, config, base_dir, output_dir, hub, *rest):
         self.on_message("trained")
         hub.emit("end", status="completed")
-        return engine.RunResult(status="completed", output_dir=output_dir)
+        return RunResult(status="completed", output_dir=output_dir)
 
     monkeypatch.setattr(TrainerEngine, "_run", run_without_training)
     messages: list[str] = []

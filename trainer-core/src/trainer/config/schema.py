@@ -107,6 +107,14 @@ class HyperparamsConfig:
     """Seed for shuffling, initialisation and sampling, so runs repeat."""
     max_grad_norm: float = 1.0
     """Clip gradients to this norm; 0 turns clipping off."""
+    gradient_checkpointing: bool = False
+    """Recompute each layer's activations in the backward pass instead of keeping them (the
+    non-reentrant variant, safe with LoRA): much less activation memory for about a third more
+    compute."""
+    optim: str = "adamw_torch"
+    """Optimizer, by transformers' name: adamw_torch, adamw_torch_fused (one fused kernel),
+    adafactor (factored second moments: less optimizer memory), adamw_8bit or paged_adamw_8bit
+    (8-bit states, needs bitsandbytes and a GPU), sgd, ..."""
 
     def _problems(self) -> list[str]:
         return _found(
@@ -121,6 +129,7 @@ class HyperparamsConfig:
             _one_of("lr_scheduler_type", self.lr_scheduler_type, LR_SCHEDULER_TYPES),
             _at_least("seed", self.seed, 0),
             _at_least("max_grad_norm", self.max_grad_norm, 0),
+            _not_blank("optim", self.optim, "e.g. adamw_torch"),
             "warmup_ratio and warmup_steps are both set; set only one of them"
             if self.warmup_ratio > 0 and self.warmup_steps > 0
             else None,

@@ -19,6 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from trainer.config import TrainerConfig
+from trainer.core.arguments import (
+    choose_loss,
+    distributed_arguments,
+    training_arguments,
+)
 from trainer.core.interrupt import RunInterrupted
 from trainer.errors import TrainerError
 from trainer.monitoring.hub import StatusHub
@@ -190,7 +195,7 @@ class TrainerEngine:
         # tokenizes first; the others then read its work from datasets' cache. The rows split
         # off above depend only on the data and the seed, so every process holds back the same.
         precision = resolve_precision(config.model.precision, config.system.device)
-        args = _training_arguments(
+        args = training_arguments(
             checkpoints_dir=output_dir / CHECKPOINTS_DIR,
             hyper=hyper,
             precision=precision,
@@ -199,7 +204,7 @@ class TrainerEngine:
             save_steps=config.output.save_steps,
             save_total_limit=config.output.save_total_limit,
             report_to=config.output.report_to,
-            **_distributed_arguments(config.system, base_dir),
+            **distributed_arguments(config.system, base_dir),
         )
         with args.main_process_first(desc="tokenizing"):
             train_set, report = prepare_dataset(train_rows, **prepare)
@@ -244,12 +249,14 @@ class TrainerEngine:
             from trainer.models.loading import load_model
 
             model = load_model(model_path, config.model.trust_remote_code, config.model.attn_implementation)
-        loss_impl = _choose_loss(model, config.model.loss_impl)
+        loss_impl = choose_loss(model, config.model.loss_impl)
         if config.model.lora.enabled:
             from trainer.models.loading import apply_lora
 
             lora = config.model.lora
             model = apply_lora(model, lora.r, lora.alpha, lora.dropout, list(lora.target_modules))
+            if hyper.gradient_checkpointing:
+                model.enable_input_require_grads()  # checkpointed layers need inputs that carry gradients
         trainer = _build_trainer(
             model=model,
             tokenizer=tokenizer,
@@ -417,91 +424,6 @@ class TrainerEngine:
 # -- pieces the flow calls --------------------------------------------------------
 
 
-def _training_arguments(
-    *,
-    checkpoints_dir: Path,
-    hyper: Any,
-    precision: str,
-    device: str,
-    evaluate: bool,
-    save_steps: int,
-    save_total_limit: int | None,
-    report_to: list[str],
-    **distributed: Any,
-) -> Any:
-    """transformers' ``TrainingArguments`` for a run; building them starts the process group.
-
-    :param evaluate: there is a validation set, evaluated every ``save_steps``.
-    :param distributed: ``fsdp``, ``fsdp_config``, ``deepspeed``, ``ddp_backend``, as
-        :func:`_distributed_arguments` gives them.
-    """
-    from transformers import TrainingArguments
-
-    return TrainingArguments(
-        output_dir=str(checkpoints_dir),
-        per_device_train_batch_size=hyper.batch_size,
-        per_device_eval_batch_size=hyper.batch_size,
-        learning_rate=hyper.learning_rate,
-        num_train_epochs=hyper.num_epochs,
-        max_steps=hyper.max_steps if hyper.max_steps is not None else -1,
-        gradient_accumulation_steps=hyper.gradient_accumulation_steps,
-        warmup_steps=hyper.warmup_ratio if hyper.warmup_ratio > 0 else hyper.warmup_steps,
-        weight_decay=hyper.weight_decay,
-        lr_scheduler_type=hyper.lr_scheduler_type,
-        seed=hyper.seed,
-        data_seed=hyper.seed,
-        max_grad_norm=hyper.max_grad_norm,
-        bf16=precision == "bfloat16",
-        fp16=precision == "float16",
-        # accelerate runs several processes on CPU only when told so (else each trains alone).
-        use_cpu=device == "cpu" or (device == "auto" and not _accelerator_available()),
-        save_strategy="steps",
-        save_steps=save_steps,
-        save_total_limit=save_total_limit,
-        eval_strategy="steps" if evaluate else "no",
-        eval_steps=save_steps if evaluate else None,
-        logging_steps=_logging_steps(hyper.max_steps),
-        logging_first_step=True,
-        include_num_input_tokens_seen="non_padding",
-        # Every token of a global batch weighs the same, however its rows fall on the processes.
-        average_tokens_across_devices=True,
-        report_to=list(report_to) or "none",
-        disable_tqdm=True,
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=device != "cpu" and _cuda_available(),
-        **distributed,
-    )
-
-
-def _distributed_arguments(system: Any, base_dir: Path) -> dict[str, Any]:
-    """The ``TrainingArguments`` keywords for FSDP, DeepSpeed and the DDP backend that are set.
-
-    Unset ones are left out, so transformers keeps its own defaults; the backend is
-    passed only to a run launched on several processes (``WORLD_SIZE`` above 1).
-
-    :raises TrainerError: ``system.deepspeed`` is set and DeepSpeed is not installed.
-    """
-    arguments: dict[str, Any] = {}
-    fsdp = system.fsdp.strip()
-    if fsdp:
-        arguments["fsdp"] = True if fsdp.lower() == "true" else fsdp
-        arguments["fsdp_config"] = dict(system.fsdp_config)
-    if system.deepspeed:
-        from importlib.util import find_spec
-
-        if find_spec("deepspeed") is None:
-            raise TrainerError(
-                f"system.deepspeed '{system.deepspeed}' needs DeepSpeed, which is not installed. "
-                "Install it with: pip install deepspeed"
-            )
-        arguments["deepspeed"] = str(_resolve(base_dir, system.deepspeed))
-    # A single process has no process group; given a backend, accelerate would look for one.
-    if system.ddp_backend and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        arguments["ddp_backend"] = system.ddp_backend
-    return arguments
-
-
 def _build_trainer(
     *,
     model: Any,
@@ -527,27 +449,6 @@ def _build_trainer(
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     return trainer
-
-
-def _choose_loss(model: Any, wanted: str) -> str:
-    """Switch ``model`` to the chunked loss when ``wanted`` (``model.loss_impl``) asks and it can.
-
-    :return: the loss the run trains with, ``chunked`` or ``standard``.
-    :raises TrainerError: ``chunked`` was asked for and the model cannot use it.
-    """
-    if wanted == "standard":
-        return "standard"
-    from trainer.models.chunked_loss import chunked_loss_problem, use_chunked_loss
-
-    problem = chunked_loss_problem(model)
-    if problem is None:
-        use_chunked_loss(model)
-        return "chunked"
-    if wanted == "chunked":
-        raise TrainerError(
-            f"model.loss_impl is chunked, but {problem}; set model.loss_impl to auto or standard"
-        )
-    return "standard"
 
 
 def _status_callback(hub: StatusHub) -> Any:
@@ -770,12 +671,6 @@ def _last_logged_loss(trainer: Any) -> float | None:
     return None
 
 
-def _logging_steps(max_steps: int | None) -> int:
-    if max_steps is not None and max_steps > 0:
-        return max(1, min(10, max_steps // 20))
-    return 10
-
-
 def _resolve(base: Path, path: str | os.PathLike[str]) -> Path:
     candidate = Path(path).expanduser()
     return candidate if candidate.is_absolute() else base / candidate
@@ -816,22 +711,6 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
-
-
-def _accelerator_available() -> bool:
-    """A CUDA, MPS or other torch accelerator is there for ``device: auto`` to pick."""
-    import torch
-
-    accelerator = getattr(torch, "accelerator", None)  # torch 2.6 and later
-    if accelerator is not None:
-        return bool(accelerator.is_available())
-    return bool(torch.cuda.is_available() or torch.backends.mps.is_available())
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
 
 
 def _version(distribution: str) -> str | None:

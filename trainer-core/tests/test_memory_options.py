@@ -1,0 +1,100 @@
+"""Memory options: gradient checkpointing (LoRA-safe) and the optimizer choice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROWS = [
+    {"prompt": f"What is {a} plus {b}?", "response": f"{a} plus {b} is {a + b}."}
+    for a in range(6)
+    for b in range(4)
+]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from trainer.testing import tiny_tokenizer
+
+    directory = tmp_path_factory.mktemp("model")
+    tokenizer = tiny_tokenizer([f"{row['prompt']} {row['response']}" for row in ROWS] * 2)
+    tokenizer.save_pretrained(directory)
+    Qwen3ForCausalLM(
+        Qwen3Config(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=16,
+            max_position_embeddings=128,
+            tie_word_embeddings=True,
+        )
+    ).save_pretrained(directory)
+    (directory / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in ROWS))
+    return directory
+
+
+def config_for(model_dir: Path, output: Path, **hyper):
+    from trainer.config import create_default_config
+
+    config = create_default_config(
+        model_path=str(model_dir), dataset_path=str(model_dir / "rows.jsonl"), output_dir=str(output)
+    )
+    config.profile.name = "chat"
+    config.hyperparams.max_steps = 2
+    config.hyperparams.batch_size = 4
+    config.inference.eval_steps = 0
+    for name, value in hyper.items():
+        setattr(config.hyperparams, name, value)
+    return config
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_gradient_checkpointing_trains_with_and_without_lora(model_dir, tmp_path, lora):
+    if lora:
+        pytest.importorskip("peft")
+    from trainer.core import TrainerEngine
+
+    config = config_for(model_dir, tmp_path / "out", gradient_checkpointing=True)
+    config.model.lora.enabled = lora
+    result = TrainerEngine().run_job(config)
+    assert result.status == "completed"
+    assert result.metrics["first_loss"] is not None and result.metrics["final_loss"] is not None
+    saved = json.loads((tmp_path / "out" / "trainer_run.json").read_text())
+    assert saved["config"]["hyperparams"]["gradient_checkpointing"] is True
+
+
+def test_another_optimizer_is_passed_to_transformers(model_dir, tmp_path):
+    from trainer.core import TrainerEngine
+
+    result = TrainerEngine().run_job(config_for(model_dir, tmp_path / "out", optim="adafactor"))
+    assert result.status == "completed"
+
+
+def test_an_unknown_or_uninstalled_optimizer_is_one_line_and_exit_2(run_trainer, model_dir):
+    common = [
+        "run",
+        "--model",
+        str(model_dir),
+        "--dataset",
+        str(model_dir / "rows.jsonl"),
+        "--profile",
+        "chat",
+    ]
+    unknown = run_trainer(*common, "--output-dir", "a", "--set", "hyperparams.optim=adamw_fast")
+    assert unknown.returncode == 2
+    message = unknown.stderr.strip().splitlines()[-1]
+    assert message.startswith("Error: hyperparams.optim 'adamw_fast' is not an optimizer transformers knows")
+    assert "use one of adamw_torch" in message
+    from importlib.util import find_spec
+
+    if find_spec("bitsandbytes") is None:
+        eight_bit = run_trainer(*common, "--output-dir", "b", "--set", "hyperparams.optim=adamw_8bit")
+        assert eight_bit.returncode == 2
+        assert "needs bitsandbytes, which is not installed: pip install bitsandbytes" in eight_bit.stderr
