@@ -84,7 +84,14 @@ EXPECTED_DEFAULTS = {
         "eval_limit": None,
         "eval_batch_size": 16,
     },
-    "output": {"output_dir": "outputs/run", "save_steps": 500, "save_total_limit": 2, "report_to": []},
+    "output": {
+        "output_dir": "outputs/run",
+        "save_steps": 500,
+        "save_total_limit": 2,
+        "report_to": [],
+        "keep_checkpoints": False,
+        "save_dtype": "auto",
+    },
     "system": {
         "base_dir": ".",
         "status_file": "status.json",
@@ -160,7 +167,7 @@ def test_iter_values_walks_every_field_in_order():
     assert paths[0] == "hyperparams.batch_size"
     assert "model.lora.target_modules" in paths
     assert "profile.options" in paths
-    assert len(paths) == len(set(paths)) == 13 + 15 + 10 + 4 + 7 + 4 + 7 + 3
+    assert len(paths) == len(set(paths)) == 13 + 15 + 10 + 4 + 7 + 6 + 7 + 3
 
 
 # create_default_config

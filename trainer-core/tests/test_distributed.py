@@ -61,6 +61,8 @@ def demo_run(cwd: Path, *launcher: str, output_dir: str, batch_size: int) -> sub
             str(batch_size),
             "--set",
             "inference.eval_steps=0",
+            "--set",
+            "output.keep_checkpoints=true",  # the final checkpoint holds the log history compared below
             "--output-dir",
             output_dir,
         ],

@@ -1,4 +1,4 @@
-"""Memory options: gradient checkpointing (LoRA-safe) and the optimizer choice."""
+"""Memory and disk options: gradient checkpointing, the optimizer, checkpoints kept, the save dtype."""
 
 from __future__ import annotations
 
@@ -98,3 +98,64 @@ def test_an_unknown_or_uninstalled_optimizer_is_one_line_and_exit_2(run_trainer,
         eight_bit = run_trainer(*common, "--output-dir", "b", "--set", "hyperparams.optim=adamw_8bit")
         assert eight_bit.returncode == 2
         assert "needs bitsandbytes, which is not installed: pip install bitsandbytes" in eight_bit.stderr
+
+
+def test_a_completed_run_keeps_no_checkpoint_and_saves_in_the_base_models_dtype(
+    model_dir, tmp_path, run_trainer
+):
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    bf16 = tmp_path / "bf16-model"
+    AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16).save_pretrained(bf16)
+    for name in ("tokenizer.json", "tokenizer_config.json", "rows.jsonl"):
+        (bf16 / name).write_bytes((model_dir / name).read_bytes())
+    result = run_trainer(
+        "run",
+        "--model",
+        str(bf16),
+        "--dataset",
+        str(bf16 / "rows.jsonl"),
+        "--profile",
+        "chat",
+        "--max-steps",
+        "3",
+        "--output-dir",
+        "out",
+        "--set",
+        "inference.eval_steps=0",
+    )
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    assert not (out / "checkpoints").exists()
+    with safe_open(str(out / "model.safetensors"), "pt") as weights:
+        assert {weights.get_tensor(name).dtype for name in weights.keys()} == {torch.bfloat16}
+    saved = (out / "trainer_run.json").read_text()
+    assert '"save_dtype": "bfloat16"' in saved
+    line = next(line for line in result.stdout.splitlines() if line.startswith("Model saved to out ("))
+    assert " in all); status in " in line
+
+    kept = run_trainer(
+        "run",
+        "--model",
+        str(bf16),
+        "--dataset",
+        str(bf16 / "rows.jsonl"),
+        "--profile",
+        "chat",
+        "--max-steps",
+        "3",
+        "--output-dir",
+        "kept",
+        "--set",
+        "inference.eval_steps=0",
+        "--set",
+        "output.keep_checkpoints=true",
+        "--set",
+        "output.save_dtype=float32",
+    )
+    assert kept.returncode == 0, kept.stderr
+    assert [path.name for path in (tmp_path / "kept" / "checkpoints").iterdir()] == ["checkpoint-3"]
+    with safe_open(str(tmp_path / "kept" / "model.safetensors"), "pt") as weights:
+        assert {weights.get_tensor(name).dtype for name in weights.keys()} == {torch.float32}

@@ -58,5 +58,10 @@ def run(dry_run: bool, overwrite: bool, resume: str | None, **options: Any) -> N
     click.echo(
         f"Trained {result.steps} steps in {elapsed:.1f} s ({loss}precision {metrics.get('precision')})."
     )
-    click.echo(f"Model saved to {result.output_dir}; status in {result.status_file}")
+    size = f" ({_gigabytes(result.output_bytes)} in all)" if result.output_bytes is not None else ""
+    click.echo(f"Model saved to {result.output_dir}{size}; status in {result.status_file}")
     click.echo(f'Try it: trainer generate --model {result.output_dir} "<your prompt>"')
+
+
+def _gigabytes(size: int) -> str:
+    return f"{size / 1e9:.2f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"

@@ -48,6 +48,7 @@ LR_SCHEDULER_TYPES = (
 )
 PRECISIONS = ("auto", "bfloat16", "float16", "float32")
 PRECISION_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+SAVE_DTYPES = ("auto", "float32", "bfloat16", "float16")
 LOSS_IMPLEMENTATIONS = ("auto", "chunked", "standard")
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flex_attention")
 OVERLENGTH_POLICIES = ("drop", "truncate", "error")
@@ -321,6 +322,12 @@ class OutputConfig:
     """Keep at most this many checkpoints, deleting the oldest; None keeps all."""
     report_to: list[str] = field(default_factory=list)
     """Metric loggers to send metrics and previews to (transformers' integrations), e.g. [tensorboard]."""
+    keep_checkpoints: bool = False
+    """Keep the checkpoints (weights and optimizer state, for resuming) once the run has completed;
+    false deletes them and saves none at the last step. An interrupted run always keeps its own."""
+    save_dtype: str = "auto"
+    """Dtype the final model is saved in: auto (the base model's own; float32 for the demo model),
+    float32, bfloat16 or float16."""
 
     def _problems(self) -> list[str]:
         return _found(
@@ -328,6 +335,7 @@ class OutputConfig:
             _at_least("save_steps", self.save_steps, 1),
             _at_least("save_total_limit", self.save_total_limit, 1, none="null to keep all"),
             *(_one_of("report_to", name, REPORT_TO) for name in self.report_to),
+            _one_of("save_dtype", self.save_dtype, SAVE_DTYPES),
         )
 
 

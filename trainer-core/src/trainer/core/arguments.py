@@ -47,8 +47,7 @@ def training_arguments(
         data_seed=hyper.seed,
         max_grad_norm=hyper.max_grad_norm,
         optim=optimizer(hyper.optim),
-        gradient_checkpointing=hyper.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if hyper.gradient_checkpointing else None,
+        **_checkpointing(hyper.gradient_checkpointing),
         bf16=precision == "bfloat16",
         fp16=precision == "float16",
         # accelerate runs several processes on CPU only when told so (else each trains alone).
@@ -70,6 +69,19 @@ def training_arguments(
         dataloader_pin_memory=device != "cpu" and cuda_available(),
         **distributed,
     )
+
+
+def _checkpointing(enabled: bool) -> dict[str, Any]:
+    """Activation checkpointing arguments, under the name this transformers uses, when enabled."""
+    if not enabled:
+        return {}
+    from dataclasses import fields
+
+    from transformers import TrainingArguments
+
+    names = {field.name for field in fields(TrainingArguments)}
+    prefix = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    return {prefix: True, f"{prefix}_kwargs": {"use_reentrant": False}}
 
 
 def distributed_arguments(system: Any, base_dir: Path) -> dict[str, Any]:

@@ -39,3 +39,16 @@ class StopOnRequestCallback(TrainerCallback):
                 self.request.signum = signal.SIGTERM  # another process was told to stop
             return bool(flag.item())
         return requested
+
+
+class NoFinalCheckpointCallback(TrainerCallback):
+    """Skips the checkpoint transformers saves after the last step: a completed run needs none.
+
+    Checkpoints due by ``output.save_steps`` are still saved during training.
+    """
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        due = args.save_steps and state.global_step % args.save_steps == 0
+        if state.max_steps and state.global_step >= state.max_steps and not due:
+            control.should_save = False
+        return control

@@ -50,6 +50,8 @@ class RunResult:
     """The data pipeline's report (rows read, dropped, tokens, ...)."""
     model_dir: Path | None = None
     """Where the final model is (the output directory), for completed runs."""
+    output_bytes: int | None = None
+    """The size of the output directory once the run completed."""
     main_process: bool = True
     """False on the other processes of a run launched on several (torchrun, accelerate
     launch): they write nothing, and the main process reports the run."""
@@ -302,6 +304,10 @@ class TrainerEngine:
         if checkpoint:
             self.on_message(f"Resuming from {checkpoint}")
         stop = StopRequest()
+        if not config.output.keep_checkpoints:
+            from trainer.core.callbacks import NoFinalCheckpointCallback
+
+            trainer.add_callback(NoFinalCheckpointCallback())
         trainer.add_callback(StopOnRequestCallback(stop))
         with stop_on_signals(stop):
             output = trainer.train(resume_from_checkpoint=checkpoint)
@@ -321,6 +327,7 @@ class TrainerEngine:
             "final_loss": final_loss,
             "precision": precision,
             "loss_impl": loss_impl,
+            "save_dtype": _save_dtype(config, model_path),
             "device": str(trainer.args.device),
             "preview_seconds": round(previews.seconds, 2) if previews else 0.0,
             "preview_share": round(previews.seconds / output.metrics["train_runtime"], 4)
@@ -342,9 +349,12 @@ class TrainerEngine:
                 temperature=config.inference.temperature,
                 merge_lora=config.model.lora.enabled and config.model.lora.merge_on_export,
                 run_info=_run_info(config, hyper, demo, report, metrics),
+                dtype=metrics["save_dtype"],
             )
         if final_items is not None:
             self._final_eval(trainer, tokenizer, profile, final_items, output_dir, hub, config, stops)
+        if not config.output.keep_checkpoints and trainer.is_world_process_zero():
+            shutil.rmtree(output_dir / CHECKPOINTS_DIR, ignore_errors=True)
         hub.emit(
             "end",
             status="completed",
@@ -361,6 +371,7 @@ class TrainerEngine:
             metrics=metrics,
             data_report=report,
             model_dir=output_dir,
+            output_bytes=_size(output_dir),
         )
 
     def _final_eval(
@@ -556,6 +567,7 @@ def _save_final_model(
     temperature: float,
     merge_lora: bool,
     run_info: dict[str, Any],
+    dtype: str = "float32",
 ) -> None:
     """Write everything to a temporary directory, then move it into place.
 
@@ -565,10 +577,19 @@ def _save_final_model(
     :param state_dict: the weights gathered from every process (FSDP, DeepSpeed);
         None saves ``model``'s own.
     """
+    import torch
     from transformers import GenerationConfig
 
     if merge_lora:
         model = model.merge_and_unload()
+    wanted = getattr(torch, dtype)
+    if state_dict is not None:
+        state_dict = {
+            name: value.to(wanted) if value.is_floating_point() else value
+            for name, value in state_dict.items()
+        }
+    elif not hasattr(model, "peft_config"):  # an unmerged adapter is saved as trained
+        model = model.to(wanted)
     end_of_turn = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>",) if t in tokenizer.get_vocab()]
     eos_ids = sorted(
         {*end_of_turn, *([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])}
@@ -598,6 +619,23 @@ def _save_final_model(
             os.replace(path, output_dir / path.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _save_dtype(config: TrainerConfig, model_path: str | None) -> str:
+    """The dtype the final model is saved in: ``output.save_dtype``, or the base model's own."""
+    if config.output.save_dtype != "auto":
+        return config.output.save_dtype
+    if model_path is None:
+        return "float32"
+    try:
+        from transformers import AutoConfig
+
+        stored = AutoConfig.from_pretrained(model_path, trust_remote_code=config.model.trust_remote_code)
+    except Exception:  # the model loaded, so this is unexpected: keep the weights as they are
+        return "float32"
+    dtype = getattr(stored, "dtype", None) or getattr(stored, "torch_dtype", None)
+    name = str(dtype).removeprefix("torch.") if dtype is not None else "float32"
+    return name if name in ("float32", "bfloat16", "float16") else "float32"
 
 
 def _run_info(
@@ -655,6 +693,11 @@ def _prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
             else:
                 entry.unlink()
     output_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _size(directory: Path) -> int:
+    """Bytes of the files under ``directory``."""
+    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
 
 
 def _newest_checkpoint(checkpoints_dir: Path) -> str:
