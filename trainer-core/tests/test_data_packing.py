@@ -203,3 +203,16 @@ def test_per_example_loss_is_the_same_packed_and_unpacked(tmp_path, attention, f
         not_restarting = model(**{**packed_batch, "position_ids": running}).loss
     assert abs(cached.item() - padded_loss.item()) > 1e-3
     assert abs(not_restarting.item() - padded_loss.item()) > 1e-3
+
+
+def test_padding_waste_is_the_share_of_padded_positions_in_random_batches():
+    from trainer.data.report import DataReport, padding_waste
+
+    assert padding_waste([5, 5, 5, 5], batch_size=2) == 0.0
+    assert padding_waste([1, 3], batch_size=2) == pytest.approx(1 - 4 / 6)
+    assert padding_waste([1, 3], batch_size=1) == 0.0
+    assert padding_waste([], batch_size=4) == 0.0
+    report = DataReport(source="rows.jsonl", max_length=64, padding_waste=0.25)
+    assert "  padding: 25.0% of the positions in a batch (data.packing=true packs examples instead)" in (
+        report.format().splitlines()
+    )

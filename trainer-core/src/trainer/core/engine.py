@@ -218,6 +218,12 @@ class TrainerEngine:
                 eval_set, report.validation = prepare_dataset(eval_rows, **prepare)
             if data.packing:
                 train_set = pack_dataset(train_set, max_length, report=report)
+            else:
+                from trainer.data.packing import example_lengths
+                from trainer.data.report import padding_waste
+
+                waste = padding_waste(example_lengths(train_set), hyper.batch_size, hyper.seed)
+                report.padding_waste = round(waste, 4)
                 if eval_set is not None:
                     eval_set = pack_dataset(eval_set, max_length)
         final_items = None

@@ -37,6 +37,9 @@ class DataReport:
     """Sequences the examples were packed into; ``None`` without packing."""
     packing_efficiency: float | None = None
     """Real tokens / (packed sequences * ``max_length``); ``None`` without packing."""
+    padding_waste: float | None = None
+    """Without packing: the share of batch positions that are padding, for batches drawn at random
+    (:func:`padding_waste`); ``None`` with packing or when not measured."""
     own_system_prompt: int = 0
     """Rows with their own system turn, which replaces ``profile.system_prompt`` as the base prompt."""
     problems: list[str] = field(default_factory=list)
@@ -75,6 +78,11 @@ class DataReport:
                 f"  packed into {self.packed_sequences:,} sequences of up to {self.max_length:,} tokens: "
                 f"{(self.packing_efficiency or 0.0) * 100:.1f}% efficiency"
             )
+        if self.padding_waste is not None:
+            lines.append(
+                f"  padding: {self.padding_waste * 100:.1f}% of the positions in a batch "
+                "(data.packing=true packs examples instead)"
+            )
         lines += [f"  {problem}" for problem in self.problems]
         if self.validation is not None:
             lines += [
@@ -82,6 +90,25 @@ class DataReport:
                 for index, line in enumerate(self.validation.format().splitlines())
             ]
         return "\n".join(lines)
+
+
+def padding_waste(lengths: list[int], batch_size: int, seed: int = 0) -> float:
+    """The share of positions that are padding when ``lengths`` are batched at random.
+
+    Each batch is padded to its longest example, as the collator does. The rows
+    are shuffled once with ``seed``, as a training epoch would take them.
+    """
+    import random
+
+    if not lengths:
+        return 0.0
+    order = list(lengths)
+    random.Random(seed).shuffle(order)
+    padded = 0
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        padded += max(batch) * len(batch)
+    return 1 - sum(order) / padded
 
 
 def _percent(part: int, whole: int) -> str:
