@@ -84,9 +84,10 @@ def test_demo_run_records_preview_rounds(run_trainer, tmp_path: Path):
         "elapsed_seconds",
         "eta_seconds",
         "peak_memory_mb",
-        "last_checkpoint",
     ):
         assert key in status or key == "eval_loss", key
+    # A completed run saves no checkpoint of its own (output.keep_checkpoints is off).
+    assert "last_checkpoint" not in status and not (out / "checkpoints").exists()
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics if "loss" in m] == [1, 2, 3, 4]
 
