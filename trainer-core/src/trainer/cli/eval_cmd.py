@@ -153,31 +153,31 @@ def eval_command(
         _check_output(path, {"model": directory, **described}, resume, overwrite)
 
     quiet_libraries()
-    summaries = [
+    results = [
         _evaluate(directory, path, items, run.profile, settings, {"model": directory, **described}, resume)
         for directory, path in jobs
     ]
+    summaries = [summary for summary, _ in results]
+    paired = None
+    if len(results) > 1:
+        from trainer.evaluation.compare import compare
+
+        paired = compare(results[0][1], results[1][1])
     if as_json:
         data: dict[str, Any] = dict(summaries[0])
-        if len(summaries) > 1:
-            data = {"model": summaries[0], "baseline": summaries[1], "paired": _paired(jobs)}
+        if paired is not None:
+            data = {"model": summaries[0], "baseline": summaries[1], "paired": paired}
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     from trainer.evaluation.display import comparison_lines, summary_lines
 
-    if len(summaries) == 1:
-        for line in summary_lines(summaries[0]):
-            click.echo(line)
-    else:
-        for line in comparison_lines(summaries[0], summaries[1], _paired(jobs)):
-            click.echo(line)
-
-
-def _paired(jobs: list[tuple[str, Path]]) -> dict[str, Any]:
-    from trainer.evaluation.compare import compare
-
-    a, b = (_read_records(path) for _, path in jobs)
-    return compare(a, b)
+    lines = (
+        summary_lines(summaries[0])
+        if paired is None
+        else comparison_lines(summaries[0], summaries[1], paired)
+    )
+    for line in lines:
+        click.echo(line)
 
 
 def _read_records(path: Path) -> list[dict[str, Any]]:
@@ -192,7 +192,8 @@ def _evaluate(
     settings: Any,
     described: dict[str, Any],
     resume: bool,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Evaluate one model; its summary and its records, in row order."""
     from trainer.evaluation.evaluator import Evaluator, summarize
     from trainer.evaluation.results import settings_file, write_json
     from trainer.generation import SavedRun, load_model_for_generation
@@ -227,7 +228,7 @@ def _evaluate(
         **summarize(records, spent + seconds, settings.samples),
     }
     write_json(summary_path, {"settings": described, "state": "completed", **summary})
-    return summary
+    return summary, records
 
 
 class _Progress:
