@@ -4,6 +4,8 @@ nox -s tests       install the packages (not editable) and run every package's t
 nox -s lint        ruff on all packages and the docs' Python
 nox -s typecheck   mypy on trainer-core
 nox -s docs        build the documentation site into docs/site (mkdocs, strict)
+nox -s bench       training speed against a bare loop and TRL (not run by default):
+                   nox -s bench -- --quick, or -- --case qwen3-wide --json speed.json
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ PACKAGES = sorted(
 )
 # A CPU build that pip finds locally; an unpinned torch would pull a multi-GB CUDA build.
 TORCH = "torch==2.13.0"
+
+# TRL for the bench session's comparison; 1.16.0 runs with the transformers 5.x trainer-core uses.
+TRL = "trl==1.16.0"
 
 # The docs build imports only trainer's light modules: its packages go in without their
 # dependencies, with just these, so a reference page that needed torch would fail to build.
@@ -83,3 +88,14 @@ def docs(session: nox.Session) -> None:
     session.run(
         "mkdocs", "build", "--strict", "-f", "docs/mkdocs.yml", *session.posargs
     )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Training throughput of trainer, a bare PyTorch loop and TRL: benchmarks/train_speed.py.
+
+    Arguments after ``--`` go to the script (``--quick``, ``--case``, ``--json PATH``, ...).
+    """
+    session.install(TORCH)
+    session.install("./trainer-core", "./trainer-profile-regime3", TRL)
+    session.run("python", "benchmarks/train_speed.py", *session.posargs)

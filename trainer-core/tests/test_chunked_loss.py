@@ -207,3 +207,69 @@ def test_a_run_trains_the_same_losses_with_either_loss(tmp_path: Path):
         TrainerError, match="model.loss_impl is chunked, but .*set model.loss_impl to auto or standard"
     ):
         arguments.choose_loss(Softcapped(), "chunked")
+
+
+@pytest.fixture
+def fake_liger(monkeypatch):
+    """A stand-in for liger_kernel with Liger's call signature (``loss(weight, input, target, bias)``),
+    computing the cross-entropy the plain way, recording its calls: the wiring is tested here, the
+    Triton kernel itself needs a CUDA GPU."""
+    import sys
+    import types
+
+    calls = []
+
+    class LigerFusedLinearCrossEntropyLoss:
+        def __init__(self, ignore_index=-100, reduction="mean"):
+            self.ignore_index, self.reduction = ignore_index, reduction
+
+        def __call__(self, lin_weight, _input, target, bias=None):
+            calls.append((self.ignore_index, self.reduction, tuple(_input.shape)))
+            logits = torch.nn.functional.linear(_input, lin_weight, bias).float()
+            return torch.nn.functional.cross_entropy(
+                logits, target, ignore_index=self.ignore_index, reduction=self.reduction
+            )
+
+    from importlib.machinery import ModuleSpec
+
+    package = types.ModuleType("liger_kernel")
+    package.__spec__ = ModuleSpec("liger_kernel", None)
+    transformers_module = types.ModuleType("liger_kernel.transformers")
+    transformers_module.LigerFusedLinearCrossEntropyLoss = LigerFusedLinearCrossEntropyLoss
+    package.transformers = transformers_module
+    monkeypatch.setitem(sys.modules, "liger_kernel", package)
+    monkeypatch.setitem(sys.modules, "liger_kernel.transformers", transformers_module)
+    return calls
+
+
+def test_the_liger_kernel_gets_the_hidden_states_and_gives_the_standard_loss(fake_liger):
+    standard = tiny_qwen3()
+    liger = copy.deepcopy(standard)
+    use_chunked_loss(liger, kernel="liger")
+    standard.train()
+    liger.train()
+    expected = standard(**batch()).loss
+    found = liger(**batch()).loss
+    assert found.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert fake_liger == [(-100, "sum", (3 * 40, 64))]
+    expected.backward()
+    found.backward()
+    for name, gradient in gradients(standard).items():
+        torch.testing.assert_close(gradients(liger)[name], gradient, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_auto_picks_liger_only_on_a_cuda_gpu_where_it_is_installed(monkeypatch, fake_liger):
+    from trainer.core import arguments
+    from trainer.errors import TrainerError
+
+    assert arguments.choose_loss(tiny_qwen3(), "auto", "cpu") == "chunked"
+    monkeypatch.setattr(arguments, "cuda_available", lambda: True)
+    assert arguments.choose_loss(tiny_qwen3(), "auto", "auto") == "liger"
+    assert arguments.choose_loss(tiny_qwen3(), "liger", "auto") == "liger"
+    monkeypatch.setattr(arguments, "installed", lambda module: False)
+    assert arguments.choose_loss(tiny_qwen3(), "auto", "auto") == "chunked"
+    with pytest.raises(TrainerError, match=r"liger-kernel is not installed: pip install 'trainer-core\[liger"):
+        arguments.choose_loss(tiny_qwen3(), "liger", "auto")
+    monkeypatch.setattr(arguments, "cuda_available", lambda: False)
+    with pytest.raises(TrainerError, match="liger, which needs a CUDA GPU and none is in use"):
+        arguments.choose_loss(tiny_qwen3(), "liger", "auto")

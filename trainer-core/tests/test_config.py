@@ -63,6 +63,7 @@ EXPECTED_DEFAULTS = {
         "validation_split": 0.0,
         "max_length": 1024,
         "packing": False,
+        "group_by_length": True,
         "overlength": "drop",
         "skip_invalid": False,
         "num_proc": None,
@@ -167,7 +168,7 @@ def test_iter_values_walks_every_field_in_order():
     assert paths[0] == "hyperparams.batch_size"
     assert "model.lora.target_modules" in paths
     assert "profile.options" in paths
-    assert len(paths) == len(set(paths)) == 13 + 15 + 10 + 4 + 7 + 6 + 7 + 3
+    assert len(paths) == len(set(paths)) == 13 + 15 + 11 + 4 + 7 + 6 + 7 + 3
 
 
 # create_default_config

@@ -206,13 +206,73 @@ def test_per_example_loss_is_the_same_packed_and_unpacked(tmp_path, attention, f
 
 
 def test_padding_waste_is_the_share_of_padded_positions_in_random_batches():
-    from trainer.data.report import DataReport, padding_waste
+    from trainer.data.batching import padding_waste
+    from trainer.data.report import DataReport
 
     assert padding_waste([5, 5, 5, 5], batch_size=2) == 0.0
     assert padding_waste([1, 3], batch_size=2) == pytest.approx(1 - 4 / 6)
     assert padding_waste([1, 3], batch_size=1) == 0.0
     assert padding_waste([], batch_size=4) == 0.0
     report = DataReport(source="rows.jsonl", max_length=64, padding_waste=0.25)
-    assert "  padding: 25.0% of the positions in a batch (data.packing=true packs examples instead)" in (
-        report.format().splitlines()
-    )
+    assert (
+        "  padding: 25.0% of the positions in a batch (batches drawn at random; "
+        "data.group_by_length=true groups them; data.packing=true packs examples instead)"
+    ) in report.format().splitlines()
+    report.grouped_by_length = True
+    assert "(batches grouped by length; data.packing=true" in report.format()
+
+
+def test_batches_grouped_by_length_leave_less_padding():
+    from trainer.data.batching import padding_waste
+
+    lengths = [8, 300, 12, 280, 9, 310, 10, 290] * 50
+    grouped = padding_waste(lengths, batch_size=4, seed=3, group_size=8)
+    drawn = padding_waste(lengths, batch_size=4, seed=3)
+    assert drawn > 0.4
+    assert grouped < 0.05
+    assert padding_waste([5, 5, 5, 5], batch_size=2, group_size=2) == 0.0
+
+
+def test_the_trainer_draws_batches_grouped_by_length(tmp_path):
+    """The training arguments a run builds make transformers' Trainer group its batches by length."""
+    from datasets import Dataset
+    from transformers import Trainer
+
+    from trainer.config import HyperparamsConfig
+    from trainer.core.arguments import training_arguments
+    from trainer.data.batching import padding_waste, with_lengths
+    from trainer.data.collators import PaddedCollator
+    from trainer.models.demo import load_demo_tokenizer
+    from trainer.models.demo_model import build_demo_model
+
+    lengths = [4, 60, 5, 58, 6, 61, 7, 59] * 16
+    rows = Dataset.from_list([{"input_ids": [1] * n, "labels": [1] * n} for n in lengths])
+    tokenizer = load_demo_tokenizer()
+
+    def widths(group: bool) -> list[int]:
+        args = training_arguments(
+            checkpoints_dir=tmp_path / str(group),
+            hyper=HyperparamsConfig(batch_size=4, max_steps=32),
+            precision="float32",
+            device="cpu",
+            evaluate=False,
+            save_steps=100,
+            save_total_limit=None,
+            report_to=[],
+            group_by_length=group,
+        )
+        trainer = Trainer(
+            model=build_demo_model(tokenizer, seed=0),
+            args=args,
+            train_dataset=with_lengths(rows, lengths) if group else rows,
+            data_collator=PaddedCollator(pad_token_id=0),
+        )
+        batches = list(trainer.get_train_dataloader())
+        shares = [int(batch["attention_mask"].sum()) / batch["attention_mask"].numel() for batch in batches]
+        return shares
+
+    grouped, drawn = widths(True), widths(False)
+    # Only the batches where a group of 32 examples turns from long to short ones mix both.
+    assert 1 - sum(grouped) / len(grouped) < 0.12
+    assert 1 - sum(drawn) / len(drawn) > 0.25
+    assert padding_waste(lengths, 4, group_size=4) < 0.15

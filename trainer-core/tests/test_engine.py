@@ -275,13 +275,34 @@ def test_cli_bad_model_path_is_one_line_and_a_failed_status(run_trainer, tmp_pat
     assert status["status"] == "failed" and "./no/such/model" in status["error"]
 
 
-def test_precision_choices():
+def test_precision_choices(monkeypatch):
+    from trainer.models import loading
     from trainer.models.loading import resolve_precision
 
+    monkeypatch.setattr(loading, "cpu_native_bf16", lambda: None)
     assert resolve_precision("auto", "cpu") == "float32"
+    monkeypatch.setattr(loading, "cpu_native_bf16", lambda: "avx512_bf16")
+    assert resolve_precision("auto", "cpu") == "bfloat16"
+    assert resolve_precision("float32", "cpu") == "float32"
     assert resolve_precision("bfloat16", "cpu") == "bfloat16"
     with pytest.raises(TrainerError, match="float16.*CUDA"):
         resolve_precision("float16", "cpu")
+
+
+@pytest.mark.parametrize(
+    ("flags", "found"),
+    [
+        ("flags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_bf16", "avx512_bf16"),
+        ("flags\t\t: fpu amx_tile amx_bf16", "amx_bf16"),
+        ("Features\t: fp asimd sve bf16 i8mm", "bf16"),
+        ("flags\t\t: fpu sse avx2 avx512f avx512bw", None),
+        ("processor\t: 0", None),
+    ],
+)
+def test_native_bf16_is_read_from_the_cpu_flags(flags, found):
+    from trainer.models.loading import cpu_native_bf16
+
+    assert cpu_native_bf16(f"processor\t: 0\n{flags}\n") == found
 
 
 def test_penalized_strings_become_bad_words():

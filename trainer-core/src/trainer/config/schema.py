@@ -49,7 +49,7 @@ LR_SCHEDULER_TYPES = (
 PRECISIONS = ("auto", "bfloat16", "float16", "float32")
 PRECISION_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 SAVE_DTYPES = ("auto", "float32", "bfloat16", "float16")
-LOSS_IMPLEMENTATIONS = ("auto", "chunked", "standard")
+LOSS_IMPLEMENTATIONS = ("auto", "chunked", "liger", "standard")
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flex_attention")
 OVERLENGTH_POLICIES = ("drop", "truncate", "error")
 TRAINED_TURNS = ("all", "last")
@@ -180,8 +180,9 @@ class ModelConfig:
     model_architecture: str | None = None
     """Architecture name such as ``qwen3``; None reads it from the model's own config."""
     precision: str = "auto"
-    """Weights and compute dtype: auto, bfloat16, float16 or float32; auto picks bfloat16
-    where the device supports it, else float32."""
+    """Compute dtype: auto, bfloat16, float16 or float32 (weights stay float32 under mixed precision);
+    auto picks bfloat16 where the device computes it natively (bf16 GPUs; CPUs with avx512_bf16,
+    AMX or Arm bf16), else float32."""
     max_context_length: int = 2048
     """Longest sequence the model is used with, in tokens."""
     vocab_size: int | None = None
@@ -196,7 +197,9 @@ class ModelConfig:
     loss_impl: str = "auto"
     """Training loss: chunked computes the cross-entropy from the final hidden states a chunk of
     labelled positions at a time, never the whole logits tensor (less memory and time with a large
-    vocabulary); standard is the model's own; auto picks chunked where the model allows it."""
+    vocabulary); liger uses Liger-Kernel's fused kernel (CUDA, ``trainer-core[liger]``); standard is
+    the model's own; auto picks liger on a CUDA GPU where it is installed, else chunked, where the
+    model allows it."""
 
     def __post_init__(self) -> None:
         self.precision = _normalize_precision(self.precision)
@@ -226,6 +229,9 @@ class DataConfig:
     """Longest tokenised example, in tokens (at least 8)."""
     packing: bool = False
     """Pack several short examples into each sequence of ``max_length`` tokens."""
+    group_by_length: bool = True
+    """Without packing, batch examples of similar length together (shuffled in groups of 50 steps'
+    worth), so less of each batch is padding; false draws every batch at random."""
     overlength: str = "drop"
     """What to do with an example longer than ``max_length``: drop, truncate or error."""
     skip_invalid: bool = False

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from trainer.data.batching import sampling_arguments
 from trainer.errors import TrainerError
 
 
@@ -22,11 +23,13 @@ def training_arguments(
     save_steps: int,
     save_total_limit: int | None,
     report_to: list[str],
+    group_by_length: bool = False,
     **distributed: Any,
 ) -> Any:
     """transformers' ``TrainingArguments`` for a run; building them starts the process group.
 
     :param evaluate: there is a validation set, evaluated every ``save_steps``.
+    :param group_by_length: batches hold examples of similar length (the dataset has their lengths).
     :param distributed: ``fsdp``, ``fsdp_config``, ``deepspeed``, ``ddp_backend``, as
         :func:`distributed_arguments` gives them.
     """
@@ -48,6 +51,7 @@ def training_arguments(
         max_grad_norm=hyper.max_grad_norm,
         optim=optimizer(hyper.optim),
         **_checkpointing(hyper.gradient_checkpointing),
+        **sampling_arguments(group_by_length),
         bf16=precision == "bfloat16",
         fp16=precision == "float16",
         # accelerate runs several processes on CPU only when told so (else each trains alone).
@@ -140,25 +144,41 @@ def installed(module: str) -> bool:
     return find_spec(module) is not None
 
 
-def choose_loss(model: Any, wanted: str) -> str:
-    """Switch ``model`` to the chunked loss when ``wanted`` (``model.loss_impl``) asks and it can.
+def choose_loss(model: Any, wanted: str, device: str = "auto") -> str:
+    """Switch ``model`` to the loss ``wanted`` (``model.loss_impl``) asks for, where it can.
 
-    :return: the loss the run trains with, ``chunked`` or ``standard``.
-    :raises TrainerError: ``chunked`` was asked for and the model cannot use it.
+    ``auto`` picks Liger-Kernel's fused kernel on a CUDA GPU where ``liger-kernel`` is
+    installed, else the chunked loss, else (a model that cannot) the standard one.
+
+    :return: the loss the run trains with: ``liger``, ``chunked`` or ``standard``.
+    :raises TrainerError: ``chunked`` or ``liger`` was asked for and cannot be used.
     """
     if wanted == "standard":
         return "standard"
     from trainer.models.chunked_loss import chunked_loss_problem, use_chunked_loss
 
     problem = chunked_loss_problem(model)
-    if problem is None:
-        use_chunked_loss(model)
-        return "chunked"
-    if wanted == "chunked":
-        raise TrainerError(
-            f"model.loss_impl is chunked, but {problem}; set model.loss_impl to auto or standard"
-        )
-    return "standard"
+    if problem is not None:
+        if wanted != "auto":
+            raise TrainerError(
+                f"model.loss_impl is {wanted}, but {problem}; set model.loss_impl to auto or standard"
+            )
+        return "standard"
+    on_cuda = device != "cpu" and cuda_available()
+    if wanted == "liger":
+        if not on_cuda:
+            raise TrainerError(
+                "model.loss_impl is liger, which needs a CUDA GPU and none is in use; "
+                "set model.loss_impl to auto or chunked"
+            )
+        if not installed("liger_kernel"):
+            raise TrainerError(
+                "model.loss_impl is liger, but liger-kernel is not installed: "
+                "pip install 'trainer-core[liger]', or set model.loss_impl to auto or chunked"
+            )
+    kernel = "liger" if wanted == "liger" or (on_cuda and installed("liger_kernel")) else "chunked"
+    use_chunked_loss(model, kernel=kernel)
+    return kernel
 
 
 def logging_steps(max_steps: int | None) -> int:

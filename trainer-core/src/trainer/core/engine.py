@@ -8,11 +8,9 @@ config into plain arguments for the pieces it builds.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +23,7 @@ from trainer.core.arguments import (
     training_arguments,
 )
 from trainer.core.interrupt import RunInterrupted
+from trainer.core.saving import gathered_state_dict, save_dtype, save_final_model, weights_spread
 from trainer.errors import TrainerError
 from trainer.monitoring.hub import StatusHub
 from trainer.monitoring.sinks import RunContext
@@ -206,6 +205,7 @@ class TrainerEngine:
             save_steps=config.output.save_steps,
             save_total_limit=config.output.save_total_limit,
             report_to=config.output.report_to,
+            group_by_length=data.group_by_length and not data.packing,
             **distributed_arguments(config.system, base_dir),
         )
         with args.main_process_first(desc="tokenizing"):
@@ -219,11 +219,7 @@ class TrainerEngine:
             if data.packing:
                 train_set = pack_dataset(train_set, max_length, report=report)
             else:
-                from trainer.data.packing import example_lengths
-                from trainer.data.report import padding_waste
-
-                waste = padding_waste(example_lengths(train_set), hyper.batch_size, hyper.seed)
-                report.padding_waste = round(waste, 4)
+                train_set = _batch_by_length(train_set, report, hyper, data.group_by_length)
                 if eval_set is not None:
                     eval_set = pack_dataset(eval_set, max_length)
         final_items = None
@@ -257,7 +253,7 @@ class TrainerEngine:
             from trainer.models.loading import load_model
 
             model = load_model(model_path, config.model.trust_remote_code, config.model.attn_implementation)
-        loss_impl = choose_loss(model, config.model.loss_impl)
+        loss_impl = choose_loss(model, config.model.loss_impl, config.system.device)
         if config.model.lora.enabled:
             from trainer.models.loading import apply_lora
 
@@ -274,14 +270,17 @@ class TrainerEngine:
                 tokenizer, packing=data.packing, attn_implementation=config.model.attn_implementation
             ),
             args=args,
-            callbacks=[_status_callback(hub), *_plugin_callbacks(hub)],
+            callbacks=[
+                _status_callback(hub, report, max_length if data.packing else None),
+                *_plugin_callbacks(hub),
+            ],
         )
         if args.fsdp and not trainer.is_fsdp_enabled:
             self.on_message(
                 "warning: system.fsdp is ignored: accelerate shards a model only across several "
                 "processes on GPUs (or other accelerators), so this run is not sharded"
             )
-        if preview_rows is not None and _weights_spread(trainer):
+        if preview_rows is not None and weights_spread(trainer):
             # Previews run on the main process alone, which cannot gather weights on its own.
             self.on_message("Previews are off for this run: FSDP or DeepSpeed ZeRO-3 spreads the weights")
             preview_rows = None
@@ -333,7 +332,7 @@ class TrainerEngine:
             "final_loss": final_loss,
             "precision": precision,
             "loss_impl": loss_impl,
-            "save_dtype": _save_dtype(config, model_path),
+            "save_dtype": save_dtype(config, model_path),
             "device": str(trainer.args.device),
             "preview_seconds": round(previews.seconds, 2) if previews else 0.0,
             "preview_share": round(previews.seconds / output.metrics["train_runtime"], 4)
@@ -343,9 +342,9 @@ class TrainerEngine:
 
         # 5. Save: model, tokenizer, generation settings and the resolved config. FSDP and
         #    DeepSpeed spread the weights over the processes: all gather them, the main one writes.
-        state_dict = _gathered_state_dict(trainer)
+        state_dict = gathered_state_dict(trainer)
         if trainer.is_world_process_zero():
-            _save_final_model(
+            save_final_model(
                 trainer.model,
                 tokenizer,
                 output_dir,
@@ -396,7 +395,7 @@ class TrainerEngine:
 
         if not trainer.is_world_process_zero():
             return
-        if _weights_spread(trainer):
+        if weights_spread(trainer):
             self.on_message(
                 "The evaluation after training is off: FSDP or DeepSpeed ZeRO-3 spreads the weights"
             )
@@ -468,10 +467,13 @@ def _build_trainer(
     return trainer
 
 
-def _status_callback(hub: StatusHub) -> Any:
+def _status_callback(hub: StatusHub, report: Any, packed_length: int | None) -> Any:
+    """The status callback, told the data's mean sequence length and labelled share (for MFU)."""
     from trainer.monitoring.callback import StatusCallback
 
-    return StatusCallback(hub)
+    mean = report.tokens / report.examples if report.examples else 0.0
+    share = report.trainable_tokens / report.tokens if report.tokens else 1.0
+    return StatusCallback(hub, sequence_length=packed_length or mean, head_share=share)
 
 
 def _plugin_callbacks(hub: StatusHub) -> list[Any]:
@@ -489,6 +491,18 @@ def _plugin_callbacks(hub: StatusHub) -> list[Any]:
             continue
         callbacks.append(guarded(callback, registration.plugin.name, hub))
     return callbacks
+
+
+def _batch_by_length(train_set: Any, report: Any, hyper: Any, grouped: bool) -> Any:
+    """``train_set`` ready for batches grouped by length (when ``grouped``); the report's padding share."""
+    from trainer.data.batching import padding_waste, with_lengths
+    from trainer.data.packing import example_lengths
+
+    lengths = example_lengths(train_set)
+    group = hyper.batch_size * hyper.gradient_accumulation_steps if grouped else None
+    report.padding_waste = round(padding_waste(lengths, hyper.batch_size, hyper.seed, group_size=group), 4)
+    report.grouped_by_length = grouped
+    return with_lengths(train_set, lengths) if grouped else train_set
 
 
 def _first_rows(rows: Any) -> list[tuple[int, dict[str, Any]]]:
@@ -523,34 +537,6 @@ def _send_tensorboard_to(trainer: Any, directory: Path) -> None:
             callback.logging_dir = str(directory)
 
 
-def _weights_spread(trainer: Any) -> bool:
-    """FSDP or DeepSpeed ZeRO-3 holds each weight in parts, one on every process."""
-    from transformers.integrations import is_deepspeed_zero3_enabled
-
-    return bool(getattr(trainer, "is_fsdp_enabled", False) or is_deepspeed_zero3_enabled())
-
-
-def _gathered_state_dict(trainer: Any) -> dict[str, Any] | None:
-    """The whole model's weights where FSDP or DeepSpeed spread them over the processes; else None.
-
-    Every process must call it: gathering is a collective step.
-
-    :raises TrainerError: DeepSpeed ZeRO-3 is not set to gather the weights for saving.
-    """
-    if getattr(trainer, "is_fsdp_enabled", False):
-        return dict(trainer.accelerator.get_state_dict(trainer.model))
-    if getattr(trainer, "is_deepspeed_enabled", False):
-        try:
-            return dict(trainer.accelerator.get_state_dict(trainer.deepspeed))
-        except ValueError as exc:  # ZeRO-3 without stage3_gather_16bit_weights_on_model_save
-            raise TrainerError(
-                f"the final model cannot be gathered from the DeepSpeed processes: {exc}. Set "
-                '"stage3_gather_16bit_weights_on_model_save": true under "zero_optimization" in the '
-                f"system.deepspeed file; the checkpoints in {trainer.args.output_dir} are complete"
-            ) from None
-    return None
-
-
 def _write_report(output_dir: Path, on_message: Callable[[str], None]) -> None:
     try:
         from trainer.reporting import write_report
@@ -560,88 +546,6 @@ def _write_report(output_dir: Path, on_message: Callable[[str], None]) -> None:
         on_message(f"warning: the run report was not written: {exc}")
         return
     on_message(f"Report: {html} (plot: {png})")
-
-
-def _save_final_model(
-    model: Any,
-    tokenizer: Any,
-    output_dir: Path,
-    *,
-    state_dict: dict[str, Any] | None = None,
-    stop_sequences: list[str],
-    max_new_tokens: int,
-    temperature: float,
-    merge_lora: bool,
-    run_info: dict[str, Any],
-    dtype: str = "float32",
-) -> None:
-    """Write everything to a temporary directory, then move it into place.
-
-    ``config.json`` (or ``adapter_config.json``) moves last, so a directory
-    that loads is a directory that is complete.
-
-    :param state_dict: the weights gathered from every process (FSDP, DeepSpeed);
-        None saves ``model``'s own.
-    """
-    import torch
-    from transformers import GenerationConfig
-
-    if merge_lora:
-        model = model.merge_and_unload()
-    wanted = getattr(torch, dtype)
-    if state_dict is not None:
-        state_dict = {
-            name: value.to(wanted) if value.is_floating_point() else value
-            for name, value in state_dict.items()
-        }
-    elif not hasattr(model, "peft_config"):  # an unmerged adapter is saved as trained
-        model = model.to(wanted)
-    end_of_turn = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>",) if t in tokenizer.get_vocab()]
-    eos_ids = sorted(
-        {*end_of_turn, *([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])}
-    )
-    # transformers' own stop_strings field would make every plain model.generate() call demand a
-    # tokenizer argument, so the profile's stop strings go under a key of ours.
-    generation = GenerationConfig(
-        eos_token_id=eos_ids or None,
-        pad_token_id=tokenizer.pad_token_id,
-        max_new_tokens=max_new_tokens,
-        do_sample=temperature > 0,
-        temperature=temperature if temperature > 0 else None,
-        trainer_stop_strings=list(stop_sequences),
-    )
-    staging = Path(tempfile.mkdtemp(prefix=".final-", dir=output_dir))
-    try:
-        model.generation_config = generation
-        model.save_pretrained(str(staging), state_dict=state_dict)
-        if not (staging / "generation_config.json").exists():  # adapters do not write one
-            generation.save_pretrained(str(staging))
-        tokenizer.save_pretrained(str(staging))
-        (staging / "trainer_run.json").write_text(json.dumps(run_info, indent=2, default=str) + "\n")
-        last = [name for name in ("config.json", "adapter_config.json") if (staging / name).exists()]
-        mode = 0o666 & ~_umask()  # the staging directory is private; its files should not be
-        for path in sorted(staging.iterdir(), key=lambda p: p.name in last):
-            path.chmod(mode)
-            os.replace(path, output_dir / path.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _save_dtype(config: TrainerConfig, model_path: str | None) -> str:
-    """The dtype the final model is saved in: ``output.save_dtype``, or the base model's own."""
-    if config.output.save_dtype != "auto":
-        return config.output.save_dtype
-    if model_path is None:
-        return "float32"
-    try:
-        from transformers import AutoConfig
-
-        stored = AutoConfig.from_pretrained(model_path, trust_remote_code=config.model.trust_remote_code)
-    except Exception:  # the model loaded, so this is unexpected: keep the weights as they are
-        return "float32"
-    dtype = getattr(stored, "dtype", None) or getattr(stored, "torch_dtype", None)
-    name = str(dtype).removeprefix("torch.") if dtype is not None else "float32"
-    return name if name in ("float32", "bfloat16", "float16") else "float32"
 
 
 def _run_info(
@@ -754,12 +658,6 @@ def _model_source(base_dir: Path, model_path: str) -> str:
 def _looks_like_hub_id(name: str) -> bool:
     parts = name.split("/")
     return len(parts) <= 2 and not name.startswith((".", "/", "~")) and Path(name).suffix == ""
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def _version(distribution: str) -> str | None:

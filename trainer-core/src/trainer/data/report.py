@@ -38,8 +38,10 @@ class DataReport:
     packing_efficiency: float | None = None
     """Real tokens / (packed sequences * ``max_length``); ``None`` without packing."""
     padding_waste: float | None = None
-    """Without packing: the share of batch positions that are padding, for batches drawn at random
-    (:func:`padding_waste`); ``None`` with packing or when not measured."""
+    """Without packing: the share of batch positions that are padding, for batches drawn as the run
+    draws them (:func:`trainer.data.batching.padding_waste`); ``None`` with packing or when not measured."""
+    grouped_by_length: bool = False
+    """Batches hold examples of similar length (``data.group_by_length``) rather than drawn at random."""
     own_system_prompt: int = 0
     """Rows with their own system turn, which replaces ``profile.system_prompt`` as the base prompt."""
     problems: list[str] = field(default_factory=list)
@@ -79,9 +81,14 @@ class DataReport:
                 f"{(self.packing_efficiency or 0.0) * 100:.1f}% efficiency"
             )
         if self.padding_waste is not None:
+            how = (
+                "batches grouped by length"
+                if self.grouped_by_length
+                else "batches drawn at random; data.group_by_length=true groups them"
+            )
             lines.append(
                 f"  padding: {self.padding_waste * 100:.1f}% of the positions in a batch "
-                "(data.packing=true packs examples instead)"
+                f"({how}; data.packing=true packs examples instead)"
             )
         lines += [f"  {problem}" for problem in self.problems]
         if self.validation is not None:
@@ -90,25 +97,6 @@ class DataReport:
                 for index, line in enumerate(self.validation.format().splitlines())
             ]
         return "\n".join(lines)
-
-
-def padding_waste(lengths: list[int], batch_size: int, seed: int = 0) -> float:
-    """The share of positions that are padding when ``lengths`` are batched at random.
-
-    Each batch is padded to its longest example, as the collator does. The rows
-    are shuffled once with ``seed``, as a training epoch would take them.
-    """
-    import random
-
-    if not lengths:
-        return 0.0
-    order = list(lengths)
-    random.Random(seed).shuffle(order)
-    padded = 0
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        padded += max(batch) * len(batch)
-    return 1 - sum(order) / padded
 
 
 def _percent(part: int, whole: int) -> str:

@@ -11,7 +11,16 @@ from trainer.hookspecs import hookimpl
 from trainer.monitoring.sinks import RunContext
 from trainer.reporting.run_files import METRICS_FILE, PREVIEWS_FILE
 
-LOG_KEYS = ("step", "epoch", "loss", "learning_rate", "tokens_seen", "tokens_per_second", "elapsed_seconds")
+LOG_KEYS = (
+    "step",
+    "epoch",
+    "loss",
+    "learning_rate",
+    "tokens_seen",
+    "tokens_per_second",
+    "mfu",
+    "elapsed_seconds",
+)
 
 
 class MetricsLog:

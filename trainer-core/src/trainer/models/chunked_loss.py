@@ -50,9 +50,11 @@ def chunked_loss_problem(model: Any) -> str | None:
     return None
 
 
-def use_chunked_loss(model: Any, chunk_rows: int = CHUNK_ROWS) -> None:
+def use_chunked_loss(model: Any, chunk_rows: int = CHUNK_ROWS, kernel: str = "chunked") -> None:
     """Make ``model`` compute its training loss chunk by chunk (see the module documentation).
 
+    :param kernel: ``chunked`` (this module's, any device) or ``liger`` (Liger-Kernel's fused
+        linear cross-entropy, a Triton kernel for CUDA GPUs).
     :raises ValueError: the model cannot (:func:`chunked_loss_problem`).
     """
     problem = chunked_loss_problem(model)
@@ -63,12 +65,12 @@ def use_chunked_loss(model: Any, chunk_rows: int = CHUNK_ROWS) -> None:
     def forward(self: Any, *args: Any, labels: Any = None, **kwargs: Any) -> Any:
         if labels is None or not self.training or args:
             return standard(*args, labels=labels, **kwargs)
-        return _chunked_forward(self, labels, kwargs, chunk_rows)
+        return _chunked_forward(self, labels, kwargs, chunk_rows, kernel)
 
     model.forward = types.MethodType(forward, model)
 
 
-def _chunked_forward(model: Any, labels: Any, kwargs: dict[str, Any], chunk_rows: int) -> Any:
+def _chunked_forward(model: Any, labels: Any, kwargs: dict[str, Any], chunk_rows: int, kernel: str) -> Any:
     import torch
     from transformers.modeling_outputs import CausalLMOutputWithPast
 
@@ -81,7 +83,10 @@ def _chunked_forward(model: Any, labels: Any, kwargs: dict[str, Any], chunk_rows
     shifted = torch.nn.functional.pad(labels, (0, 1), value=IGNORE_INDEX)[..., 1:].to(hidden.device)
     flat_hidden = hidden.reshape(-1, hidden.shape[-1])
     flat_labels = shifted.reshape(-1)
-    total = LinearCrossEntropy.apply(flat_hidden, head.weight, head.bias, flat_labels, chunk_rows)
+    if kernel == "liger":
+        total = _liger_sum(flat_hidden, head.weight, head.bias, flat_labels)
+    else:
+        total = LinearCrossEntropy.apply(flat_hidden, head.weight, head.bias, flat_labels, chunk_rows)
     if num_items_in_batch is None:
         count = (flat_labels != IGNORE_INDEX).sum()
     else:
@@ -89,6 +94,16 @@ def _chunked_forward(model: Any, labels: Any, kwargs: dict[str, Any], chunk_rows
     if torch.is_tensor(count):
         count = count.to(total.device)
     return CausalLMOutputWithPast(loss=total / count)
+
+
+def _liger_sum(hidden: Any, weight: Any, bias: Any, labels: Any) -> Any:
+    """The summed token cross-entropies by Liger-Kernel's fused linear cross-entropy."""
+    from importlib import import_module
+
+    liger = import_module("liger_kernel.transformers")  # an optional extra: trainer-core[liger]
+    loss = liger.LigerFusedLinearCrossEntropyLoss(ignore_index=IGNORE_INDEX, reduction="sum")
+    total = loss(weight, hidden, labels, bias)
+    return total[0] if isinstance(total, tuple) else total
 
 
 def _linear_cross_entropy() -> Any:

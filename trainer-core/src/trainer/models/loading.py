@@ -9,7 +9,11 @@ from trainer.errors import TrainerError
 
 
 def resolve_precision(precision: str, device: str) -> str:
-    """``auto`` becomes ``bfloat16`` on a GPU that supports it, else ``float32``.
+    """``auto`` becomes ``bfloat16`` on a GPU or CPU that computes it natively, else ``float32``.
+
+    On a CPU, bf16 means autocast with float32 master weights; native means the CPU
+    has bf16 instructions (x86 ``avx512_bf16`` or AMX, Arm ``bf16``): elsewhere
+    emulated bf16 is slower than float32.
 
     :raises TrainerError: ``float16`` asked for without a CUDA GPU.
     """
@@ -17,13 +21,48 @@ def resolve_precision(precision: str, device: str) -> str:
 
     on_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if precision == "auto":
-        return "bfloat16" if on_cuda and torch.cuda.is_bf16_supported() else "float32"
+        if on_cuda:
+            return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+        on_cpu = device == "cpu" or not _other_accelerator()
+        return "bfloat16" if on_cpu and cpu_native_bf16() is not None else "float32"
     if precision == "float16" and not on_cuda:
         raise TrainerError(
             "model.precision 'float16' needs a CUDA GPU and none is in use. "
             "Use bfloat16 or float32 instead (or precision: auto)"
         )
     return precision
+
+
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+"""CPU feature flags (``/proc/cpuinfo``) that mean native bf16 arithmetic."""
+
+
+def cpu_native_bf16(cpuinfo: str | None = None) -> str | None:
+    """The first of :data:`CPU_BF16_FLAGS` this CPU has, or ``None`` (also where it cannot tell).
+
+    :param cpuinfo: the text of ``/proc/cpuinfo``; read from the system when omitted.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags = set(value.split())
+            return next((flag for flag in CPU_BF16_FLAGS if flag in flags), None)
+    return None
+
+
+def _other_accelerator() -> bool:
+    """An MPS or other non-CUDA accelerator that ``device: auto`` picks instead of the CPU."""
+    import torch
+
+    accelerator = getattr(torch, "accelerator", None)
+    if accelerator is not None:
+        return bool(accelerator.is_available())
+    return bool(torch.backends.mps.is_available())
 
 
 def load_tokenizer(model_path: str, trust_remote_code: bool = False) -> Any:

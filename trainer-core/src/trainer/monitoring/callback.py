@@ -26,15 +26,44 @@ def peak_memory_mb() -> float:
 class StatusCallback(TrainerCallback):
     """Reports training progress to a :class:`StatusHub` (main process only)."""
 
-    def __init__(self, hub: StatusHub) -> None:
+    def __init__(self, hub: StatusHub, sequence_length: float = 0.0, head_share: float = 1.0) -> None:
+        """:param sequence_length: the mean tokens of a training sequence, and
+        :param head_share: the share of tokens with a label, both for the model FLOPs of a token."""
         self.hub = hub
         self.started = 0.0
         self.first_loss: float | None = None
+        self.sequence_length = sequence_length
+        self.head_share = head_share
+        self.flops_per_token = 0.0
+        self.peak_flops: float | None = None
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.is_world_process_zero:
+            self._measure(args, kwargs.get("model"))
         self.started = time.perf_counter()
         if state.is_world_process_zero:
-            self.hub.emit("start", status="training", total_steps=state.max_steps, step=state.global_step)
+            peak = round(self.peak_flops / 1e12, 3) if self.peak_flops else None
+            self.hub.emit(
+                "start",
+                status="training",
+                total_steps=state.max_steps,
+                step=state.global_step,
+                peak_tflops=peak,
+            )
+
+    def _measure(self, args: Any, model: Any) -> None:
+        """The model's FLOPs per token and the device's peak, for MFU."""
+        if model is None:
+            return
+        import torch
+
+        from trainer.models.flops import peak_flops, training_flops_per_token
+
+        dtype = torch.bfloat16 if args.bf16 else torch.float16 if args.fp16 else torch.float32
+        self.flops_per_token = training_flops_per_token(model, self.sequence_length, self.head_share)
+        peak = peak_flops(args.device, dtype)
+        # The tokens counted are every process's; so is the peak.
+        self.peak_flops = None if peak is None else peak * max(1, args.world_size)
 
     def on_log(
         self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any
@@ -49,6 +78,7 @@ class StatusCallback(TrainerCallback):
             "epoch": round(state.epoch or 0.0, 4),
             "tokens_seen": tokens,
             "tokens_per_second": round(tokens / elapsed, 1) if tokens else None,
+            "mfu": self._mfu(tokens / elapsed),
             "elapsed_seconds": round(elapsed, 1),
             "eta_seconds": round(elapsed / step * (total - step), 1) if step and total else None,
             "peak_memory_mb": peak_memory_mb(),
@@ -67,6 +97,12 @@ class StatusCallback(TrainerCallback):
             self.hub.emit("log", status="training", **fields)
         else:  # the end-of-training summary: keep its numbers, the "end" event reports them
             self.hub.state.update(fields)
+
+    def _mfu(self, tokens_per_second: float) -> float | None:
+        from trainer.models.flops import mfu
+
+        share = mfu(tokens_per_second, self.flops_per_token, self.peak_flops)
+        return None if share is None else round(share, 4)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.is_world_process_zero:

@@ -93,9 +93,11 @@ def _trend(metrics: list[dict[str, Any]], unicode: bool) -> str:
 
 
 def _speed(state: dict[str, Any]) -> str:
+    mfu = state.get("mfu")
     return (
         f"{_suffixed(state.get('tokens_per_second'), ',.0f', ' tokens/s')}, "
         f"{_suffixed(state.get('tokens_seen'), ',.0f', ' tokens seen')}"
+        + (f", MFU {mfu * 100:.1f}%" if isinstance(mfu, (int, float)) else "")
     )
 
 
