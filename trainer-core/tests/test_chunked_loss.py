@@ -268,7 +268,7 @@ def test_auto_picks_liger_only_on_a_cuda_gpu_where_it_is_installed(monkeypatch, 
     assert arguments.choose_loss(tiny_qwen3(), "liger", "auto") == "liger"
     monkeypatch.setattr(arguments, "installed", lambda module: False)
     assert arguments.choose_loss(tiny_qwen3(), "auto", "auto") == "chunked"
-    with pytest.raises(TrainerError, match=r"liger-kernel is not installed: pip install 'trainer-core\[liger"):
+    with pytest.raises(TrainerError, match=r"liger-kernel is not installed: pip install"):
         arguments.choose_loss(tiny_qwen3(), "liger", "auto")
     monkeypatch.setattr(arguments, "cuda_available", lambda: False)
     with pytest.raises(TrainerError, match="liger, which needs a CUDA GPU and none is in use"):
