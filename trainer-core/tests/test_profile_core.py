@@ -165,6 +165,24 @@ def test_unknown_profile_lists_installed_and_the_package():
     assert "pip install trainer-profile-no-such-profile" in message
 
 
+@pytest.mark.parametrize(("typed", "meant"), [("chta", "chat"), ("Chat", "chat"), ("chat-", "chat")])
+def test_a_misspelled_profile_gets_the_installed_name_not_a_pip_hint(typed, meant):
+    with pytest.raises(TrainerError) as info:
+        get_profile(typed)
+    message = str(info.value)
+    assert f"profile '{typed}' is not installed; did you mean '{meant}'?" in message
+    assert "pip install" not in message
+
+
+def test_a_dash_for_an_underscore_finds_the_installed_profile():
+    from trainer.profiles import _close_profile
+
+    assert _close_profile("emoji-think", ["chat", "emoji_think", "regime3"]) == "emoji_think"
+    assert _close_profile("regim3", ["chat", "emoji_think", "regime3"]) == "regime3"
+    assert _close_profile("tool-use", ["chat", "tool_use"]) == "tool_use"
+    assert _close_profile("summarize", ["chat", "regime3"]) is None
+
+
 def test_profile_without_options_rejects_them():
     with pytest.raises(TrainerError, match="takes no options"):
         get_profile("chat", {"colour": "red"})

@@ -164,11 +164,27 @@ def _unknown_profile_message(name: str, installed: list[str]) -> str:
             f"profile '{name}' is unavailable: plugin {source.label} is not in TRAINER_PLUGINS. "
             "Add it there or unset TRAINER_PLUGINS"
         )
-    message = (
-        f"profile '{name}' is not installed (installed: {listed}). Install it with: pip install {package}"
-    )
+    close = _close_profile(name, installed)
+    if close is not None:
+        message = f"profile '{name}' is not installed; did you mean '{close}'? (installed: {listed})"
+    else:
+        message = (
+            f"profile '{name}' is not installed (installed: {listed}). Install it with: pip install {package}"
+        )
     failed = plugins.failed()
     if failed:
         names = ", ".join(info.distribution or info.name for info in failed)
         message += f" ({len(failed)} plugin(s) failed to load: {names}; see trainer plugins)"
     return message
+
+
+def _close_profile(name: str, installed: list[str]) -> str | None:
+    """The installed profile ``name`` most likely misspells (``-`` for ``_`` too), or ``None``."""
+    import difflib
+
+    wanted = name.replace("-", "_").lower()
+    by_key = {profile.replace("-", "_").lower(): profile for profile in installed}
+    if wanted in by_key:
+        return by_key[wanted]
+    guesses = difflib.get_close_matches(wanted, list(by_key), n=1, cutoff=0.75)
+    return by_key[guesses[0]] if guesses else None
