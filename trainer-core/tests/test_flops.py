@@ -103,3 +103,41 @@ def test_the_demo_loss_under_bf16_follows_float32(tmp_path):
     for step, loss in curves["float32"].items():
         assert abs(curves["bfloat16"][step] - loss) <= 0.01 * loss, step
     assert curves["float32"][30] < 0.6 * curves["float32"][1]  # it did learn
+
+
+def test_the_eta_counts_from_the_steps_after_the_first_one_logged(monkeypatch):
+    from types import SimpleNamespace
+
+    from trainer.monitoring import callback as module
+    from trainer.monitoring.hub import StatusHub
+
+    clock = iter([100.0, 110.0, 120.0])
+    monkeypatch.setattr(module.time, "perf_counter", lambda: next(clock))
+    status = module.StatusCallback(StatusHub([]))
+    status.started = 0.0
+    etas = []
+    for step in (1, 2, 3):  # the first step took 100 s (warm-up), the next ones 10 s each
+        state = SimpleNamespace(
+            is_world_process_zero=True, num_input_tokens_seen=0, global_step=step, max_steps=10, epoch=0.1
+        )
+        status.on_log(None, state, None, logs={"loss": 1.0})
+        etas.append(status.hub.state.get("eta_seconds"))
+    assert etas == [None, None, 70.0]
+
+
+def test_a_resumed_run_reports_the_speed_of_its_own_steps(monkeypatch):
+    from types import SimpleNamespace
+
+    from trainer.monitoring import callback as module
+    from trainer.monitoring.hub import StatusHub
+
+    clock = iter([50.0, 60.0])
+    monkeypatch.setattr(module.time, "perf_counter", lambda: next(clock))
+    status = module.StatusCallback(StatusHub([]))
+    args = SimpleNamespace(bf16=False, fp16=False, device="cpu", world_size=1)
+    resumed = dict(is_world_process_zero=True, global_step=11, max_steps=30, epoch=0.5)
+    status.on_train_begin(args, SimpleNamespace(**resumed, num_input_tokens_seen=11_000), None)
+    later = {**resumed, "global_step": 12, "num_input_tokens_seen": 11_500}
+    status.on_log(args, SimpleNamespace(**later), None, logs={"loss": 1.0})
+    assert status.hub.state["tokens_per_second"] == 50.0  # 500 tokens in 10 s, not 11,500
+    assert status.hub.state["tokens_seen"] == 11_500

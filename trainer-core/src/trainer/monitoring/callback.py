@@ -23,6 +23,10 @@ def peak_memory_mb() -> float:
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
+ETA_AFTER_STEPS = 2
+"""Steps past the first logged one before the status gives an ETA."""
+
+
 class StatusCallback(TrainerCallback):
     """Reports training progress to a :class:`StatusHub` (main process only)."""
 
@@ -36,11 +40,16 @@ class StatusCallback(TrainerCallback):
         self.head_share = head_share
         self.flops_per_token = 0.0
         self.peak_flops: float | None = None
+        self.mark: tuple[int, float] | None = None
+        self.tokens_before = 0
+        """The first step logged in this process and when: the ETA counts from there."""
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.is_world_process_zero:
             self._measure(args, kwargs.get("model"))
         self.started = time.perf_counter()
+        # A resumed run starts with the tokens of the steps before: its speed is this process's.
+        self.tokens_before = getattr(state, "num_input_tokens_seen", 0) or 0
         if state.is_world_process_zero:
             peak = round(self.peak_flops / 1e12, 3) if self.peak_flops else None
             self.hub.emit(
@@ -70,17 +79,18 @@ class StatusCallback(TrainerCallback):
     ) -> None:
         if not state.is_world_process_zero or not logs:
             return
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        now = time.perf_counter()
+        elapsed = max(now - self.started, 1e-9)
         tokens = getattr(state, "num_input_tokens_seen", 0) or 0
         step, total = state.global_step, state.max_steps
         fields: dict[str, Any] = {
             "step": step,
             "epoch": round(state.epoch or 0.0, 4),
             "tokens_seen": tokens,
-            "tokens_per_second": round(tokens / elapsed, 1) if tokens else None,
-            "mfu": self._mfu(tokens / elapsed),
+            "tokens_per_second": round((tokens - self.tokens_before) / elapsed, 1) if tokens else None,
+            "mfu": self._mfu((tokens - self.tokens_before) / elapsed),
             "elapsed_seconds": round(elapsed, 1),
-            "eta_seconds": round(elapsed / step * (total - step), 1) if step and total else None,
+            "eta_seconds": self._eta(step, total, now),
             "peak_memory_mb": peak_memory_mb(),
         }
         if "loss" in logs:
@@ -97,6 +107,19 @@ class StatusCallback(TrainerCallback):
             self.hub.emit("log", status="training", **fields)
         else:  # the end-of-training summary: keep its numbers, the "end" event reports them
             self.hub.state.update(fields)
+
+    def _eta(self, step: int, total: int | None, now: float) -> float | None:
+        """Seconds left, at the pace of the steps since the first one logged in this process.
+
+        The first step (warm-up, a resumed run's restore) is left out; until two more
+        have run there is no estimate.
+        """
+        if self.mark is None:
+            self.mark = (step, now)
+        done = step - self.mark[0]
+        if not total or done < ETA_AFTER_STEPS:
+            return None
+        return round((now - self.mark[1]) / done * (total - step), 1)
 
     def _mfu(self, tokens_per_second: float) -> float | None:
         from trainer.models.flops import mfu
