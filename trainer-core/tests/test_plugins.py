@@ -191,3 +191,12 @@ def test_plugin_built_for_another_core_is_not_imported(run_trainer, tmp_path: Pa
     assert not marker.exists()
     profiles = run_trainer("profiles", plugins=["oldcore"])
     assert profiles.returncode == 0 and "trainer-test-oldcore" in profiles.stderr
+
+
+def test_every_command_has_a_whole_one_line_description_in_help(run_trainer):
+    result = run_trainer("--help")
+    commands = result.stdout.split("Commands:")[1].strip().splitlines()
+    assert len(commands) >= 11
+    for line in commands:
+        assert line.rstrip().endswith("."), line
+        assert not line.rstrip().endswith("..."), line

@@ -17,7 +17,7 @@ from trainer.cli.options import quiet_libraries
 from trainer.errors import TrainerError
 
 
-@click.command("eval")
+@click.command("eval", short_help="Judge a model on every row of a dataset.")
 @click.option(
     "--model",
     "model_dir",

@@ -12,7 +12,7 @@ from trainer.cli.options import quiet_libraries
 from trainer.errors import TrainerError
 
 
-@click.command()
+@click.command(short_help="Answer a prompt with a trained model.")
 @click.argument("prompt", required=False)
 @click.option(
     "--model",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 
-@click.command(name="new-profile")
+@click.command(name="new-profile", short_help="Write a new profile package, ready to install.")
 @click.argument("name")
 @click.option(
     "--dir",

@@ -84,7 +84,7 @@ def profiles(as_json: bool) -> None:
     _warn_failed()
 
 
-@click.command()
+@click.command(short_help="List every plugin, its hooks and its state.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins(as_json: bool) -> None:
     """List every plugin: its hooks, distribution, version and status."""

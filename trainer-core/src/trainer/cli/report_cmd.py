@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 
-@click.command()
+@click.command(short_help="Write a run's report (plot and HTML).")
 @click.argument("output_dir", type=click.Path(file_okay=False))
 def report(output_dir: str) -> None:
     """Write a run's report.png and report.html, and print their paths.

@@ -10,7 +10,7 @@ import click
 from trainer.cli.options import config_options, load_config, quiet_libraries
 
 
-@click.command()
+@click.command(short_help="Fine-tune a model on a dataset through a profile.")
 @config_options
 @click.option(
     "--dry-run", is_flag=True, help="Load and prepare everything, report on the data, do not train."

@@ -11,7 +11,7 @@ from trainer.cli.plugins_cmd import text_table
 from trainer.errors import TrainerError
 
 
-@click.command("suggest-profile")
+@click.command("suggest-profile", short_help="Rank the installed profiles for a dataset.")
 @click.argument("dataset")
 @click.option(
     "-n",
