@@ -330,3 +330,17 @@ def test_cli_bad_json_line_fails_the_run_with_one_error_line(run_trainer, tmp_pa
     assert "Traceback" not in result.stderr
     status = json.loads((tmp_path / "out" / "status.json").read_text())
     assert status["status"] == "failed" and "line 2" in status["error"]
+
+
+def test_a_run_says_what_it_will_do_and_reports_its_data_before_training(run_trainer, tmp_path):
+    result = run_trainer(
+        "run", "--max-steps", "2", "--output-dir", str(tmp_path / "out"), "--set", "inference.eval_steps=0"
+    )
+    assert result.returncode == 0, result.stderr
+    plan = next(line for line in result.stderr.splitlines() if line.startswith("Plan: "))
+    assert "profile 'chat' (the default; --profile picks another)" in plan
+    assert "model the embedded demo model, 2 steps of 16 examples" in plan
+    assert f"output {tmp_path / 'out'}" in plan and "precision " in plan
+    assert "  rows read 2,000" in result.stderr  # the data report, before the first step
+    assert "rows read" not in result.stdout
+    assert result.stderr.index("rows read") < result.stderr.index("step 1/2")

@@ -101,6 +101,7 @@ def test_console_progress_line():
         "learning_rate": 1e-3,
         "tokens_per_second": 5900.4,
         "elapsed_seconds": 15.0,
+        "eta_seconds": 135.0,
     }
     sink.emit("log", state)
     sink.emit("checkpoint", state)
@@ -144,6 +145,7 @@ def test_console_progress_bar_on_a_terminal():
         "loss": 1.2345,
         "tokens_per_second": 5900,
         "elapsed_seconds": 60,
+        "eta_seconds": 90.0,
     }
     sink.emit("log", state)
     sink.emit("preview", {"previews": {"step": 120, "format_rate": 0.75, "accuracy": None}})

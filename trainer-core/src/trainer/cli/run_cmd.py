@@ -47,9 +47,9 @@ def run(dry_run: bool, overwrite: bool, resume: str | None, **options: Any) -> N
     elapsed = time.perf_counter() - started
     if not result.main_process:  # one of several processes: the main one reports
         return
-    if result.data_report is not None:
-        click.echo(result.data_report.format())
     if result.status == "dry_run":
+        if result.data_report is not None:
+            click.echo(result.data_report.format())
         click.echo(f"Dry run: nothing trained ({elapsed:.1f} s).")
         return
     metrics = result.metrics

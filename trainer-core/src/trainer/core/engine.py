@@ -239,8 +239,10 @@ class TrainerEngine:
             hyper, note = apply_demo_budget(hyper, args, report.tokens, len(train_set))
             if note:
                 self.on_message(note)
+        self.on_message(_plan(config, model_path, hyper, len(train_set), precision, output_dir))
         if config.debug.dry_run:
             return RunResult(status="dry_run", output_dir=output_dir, data_report=report)
+        self.on_message(report.format())  # before the first step: it tells whether the data is right
 
         # 3. Build the model and the trainer.
         if model_path is None:
@@ -491,6 +493,27 @@ def _plugin_callbacks(hub: StatusHub) -> list[Any]:
             continue
         callbacks.append(guarded(callback, registration.plugin.name, hub))
     return callbacks
+
+
+def _plan(
+    config: TrainerConfig, model_path: str | None, hyper: Any, examples: int, precision: str, output_dir: Path
+) -> str:
+    """One line saying what the run will do: profile, model, steps, examples a step, precision, output."""
+    import math
+
+    per_step = hyper.batch_size * hyper.gradient_accumulation_steps * int(os.environ.get("WORLD_SIZE", "1"))
+    if hyper.max_steps is not None and hyper.max_steps > 0:
+        steps = f"{hyper.max_steps:,} steps"
+    else:
+        total = math.ceil(examples / per_step) * math.ceil(hyper.num_epochs)
+        steps = f"about {total:,} steps ({hyper.num_epochs:g} epochs)"
+    name = config.profile.name
+    profile = f"'{name}'" + (" (the default; --profile picks another)" if name == "chat" else "")
+    model = model_path if model_path is not None else "the embedded demo model"
+    return (
+        f"Plan: profile {profile}, model {model}, {steps} of {per_step} examples "
+        f"(from {examples:,}), precision {precision}, output {output_dir}"
+    )
 
 
 def _batch_by_length(train_set: Any, report: Any, hyper: Any, grouped: bool) -> Any:

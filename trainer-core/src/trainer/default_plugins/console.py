@@ -73,9 +73,9 @@ class ConsoleProgress:
             parts.append(f"lr {state['learning_rate']:.1e}")
         if state.get("tokens_per_second"):
             parts.append(f"{state['tokens_per_second']:,.0f} tok/s")
-        elapsed = state.get("elapsed_seconds")
-        if elapsed and step and total > step:
-            parts.append(f"eta {_duration(elapsed / step * (total - step))}")
+        eta = state.get("eta_seconds")  # none until a few steps past the first are measured
+        if isinstance(eta, (int, float)) and total > step:
+            parts.append(f"eta {_duration(eta)}")
         return "  ".join(parts)
 
     def _write(self, text: str) -> None:
