@@ -35,7 +35,7 @@ def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         *(
             click.option(
-                "--" + name.replace("_", "-"), type=kind, default=None, help=f"{text} ({CLI_FLAGS[name]})"
+                "--" + name.replace("_", "-"), type=kind, default=None, help=f"{text} ({_field(name)})"
             )
             for name, (kind, text) in OVERRIDE_FLAGS.items()
         ),
@@ -50,6 +50,19 @@ def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for decorator in reversed(decorators):
         command = decorator(command)
     return command
+
+
+def _field(flag: str) -> str:
+    """The config field a flag sets and, where it has one, its default: ``profile.name; default: chat``."""
+    from trainer.config import TrainerConfig
+
+    path = CLI_FLAGS[flag]
+    value: Any = TrainerConfig()
+    for part in path.split("."):
+        value = getattr(value, part, None)
+    if value is None or isinstance(value, (list, dict)):
+        return path
+    return f"{path}; default: {value}"
 
 
 def load_config(options: dict[str, Any]) -> Any:
