@@ -341,6 +341,5 @@ def test_a_run_says_what_it_will_do_and_reports_its_data_before_training(run_tra
     assert "profile 'chat' (the default; --profile picks another)" in plan
     assert "model the embedded demo model, 2 steps of 16 examples" in plan
     assert f"output {tmp_path / 'out'}" in plan and "precision " in plan
-    assert "  rows read 2,000" in result.stderr  # the data report, before the first step
-    assert "rows read" not in result.stdout
-    assert result.stderr.index("rows read") < result.stderr.index("step 1/2")
+    assert "  rows read 2,000" in result.stdout  # the data report, printed before training
+    assert result.stdout.index("rows read") < result.stdout.index("Trained 2 steps")

@@ -42,14 +42,15 @@ def run(dry_run: bool, overwrite: bool, resume: str | None, **options: Any) -> N
     if dry_run:
         config.debug.dry_run = True
     started = time.perf_counter()
-    engine = TrainerEngine(on_message=lambda line: click.echo(line, err=True))
+    engine = TrainerEngine(
+        on_message=lambda line: click.echo(line, err=True),
+        on_report=lambda report: click.echo(report.format()),  # stdout, before training starts
+    )
     result = engine.run_job(config, overwrite=overwrite, resume=resume)
     elapsed = time.perf_counter() - started
     if not result.main_process:  # one of several processes: the main one reports
         return
     if result.status == "dry_run":
-        if result.data_report is not None:
-            click.echo(result.data_report.format())
         click.echo(f"Dry run: nothing trained ({elapsed:.1f} s).")
         return
     metrics = result.metrics

@@ -63,17 +63,22 @@ class TrainerEngine:
         the one the built-in status-file sink would create on ``system.status_file``.
     :param on_message: receives one-line progress messages meant for the user
         (the CLI prints them); by default they go to the ``trainer`` logger.
+    :param on_report: receives the data report once the data is prepared, before
+        training (the CLI prints it); by default its text goes to ``on_message``.
     """
 
     def __init__(
         self,
         status_writer: TrainingStatusWriter | None = None,
         on_message: Callable[[str], None] | None = None,
+        on_report: Callable[[Any], None] | None = None,
     ) -> None:
         self.status_writer = status_writer
         self.on_message = on_message or log.info
+        self.on_report = on_report or (lambda report: self.on_message(report.format()))
         if not _is_main_process():  # with several processes, only the main one speaks
             self.on_message = _say_nothing
+            self.on_report = _say_nothing
 
     def run_job(self, config: TrainerConfig, overwrite: bool = False, resume: str | None = None) -> RunResult:
         """Train according to ``config``; with ``config.debug.dry_run``, stop before training.
@@ -240,9 +245,9 @@ class TrainerEngine:
             if note:
                 self.on_message(note)
         self.on_message(_plan(config, model_path, hyper, len(train_set), precision, output_dir))
+        self.on_report(report)  # before the first step: it tells whether the data is right
         if config.debug.dry_run:
             return RunResult(status="dry_run", output_dir=output_dir, data_report=report)
-        self.on_message(report.format())  # before the first step: it tells whether the data is right
 
         # 3. Build the model and the trainer.
         if model_path is None:
@@ -605,7 +610,7 @@ def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-def _say_nothing(message: str) -> None:
+def _say_nothing(message: Any) -> None:
     """``on_message`` for the processes other than the main one."""
 
 
