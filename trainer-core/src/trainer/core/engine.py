@@ -506,6 +506,8 @@ def _plan(
     """One line saying what the run will do: profile, model, steps, examples a step, precision, output."""
     import math
 
+    from trainer.config import ProfileConfig
+
     per_step = hyper.batch_size * hyper.gradient_accumulation_steps * int(os.environ.get("WORLD_SIZE", "1"))
     if hyper.max_steps is not None and hyper.max_steps > 0:
         steps = f"{hyper.max_steps:,} steps"
@@ -513,7 +515,7 @@ def _plan(
         total = math.ceil(examples / per_step) * math.ceil(hyper.num_epochs)
         steps = f"about {total:,} steps ({hyper.num_epochs:g} epochs)"
     name = config.profile.name
-    profile = f"'{name}'" + (" (the default; --profile picks another)" if name == "chat" else "")
+    profile = f"'{name}'" + (" (the default; --profile picks another)" if name == ProfileConfig().name else "")
     model = model_path if model_path is not None else "the embedded demo model"
     return (
         f"Plan: profile {profile}, model {model}, {steps} of {per_step} examples "
