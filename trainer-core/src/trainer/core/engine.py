@@ -515,7 +515,8 @@ def _plan(
         total = math.ceil(examples / per_step) * math.ceil(hyper.num_epochs)
         steps = f"about {total:,} steps ({hyper.num_epochs:g} epochs)"
     name = config.profile.name
-    profile = f"'{name}'" + (" (the default; --profile picks another)" if name == ProfileConfig().name else "")
+    default = name == ProfileConfig().name
+    profile = f"'{name}'" + (" (the default; --profile picks another)" if default else "")
     model = model_path if model_path is not None else "the embedded demo model"
     return (
         f"Plan: profile {profile}, model {model}, {steps} of {per_step} examples "
