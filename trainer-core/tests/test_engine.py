@@ -156,6 +156,13 @@ def test_failed_run_says_so_in_its_status_file(tmp_path, model_dir):
     status = json.loads((tmp_path / "out" / "status.json").read_text())
     assert status["status"] == "failed"
     assert "row 4" in status["error"]
+    # The corrected command is not blocked by the record of that failed start: it is kept aside.
+    write_rows(Path(config.data.dataset_path), ROWS)
+    messages: list[str] = []
+    assert TrainerEngine(on_message=messages.append).run_job(config).status == "completed"
+    assert any("failed before its first step" in line for line in messages)
+    (kept,) = (tmp_path / "out" / "failed-attempts").iterdir()
+    assert "row 4" in json.loads((kept / "status.json").read_text())["error"]
 
 
 def test_dry_run_reports_and_writes_nothing(tmp_path, model_dir):

@@ -141,3 +141,48 @@ def test_a_resumed_run_reports_the_speed_of_its_own_steps(monkeypatch):
     status.on_log(args, SimpleNamespace(**later), None, logs={"loss": 1.0})
     assert status.hub.state["tokens_per_second"] == 50.0  # 500 tokens in 10 s, not 11,500
     assert status.hub.state["tokens_seen"] == 11_500
+
+
+def test_a_resumed_run_keeps_its_first_loss_and_time_from_the_checkpoint(monkeypatch):
+    from types import SimpleNamespace
+
+    from trainer.monitoring import callback as module
+    from trainer.monitoring.hub import StatusHub
+
+    clock = iter([100.0, 130.0, 140.0])
+    monkeypatch.setattr(module.time, "perf_counter", lambda: next(clock))
+    before = module.StatusCallback(StatusHub([]))
+    before.first_loss, before.seconds_before = 7.5, 12.0
+    saved = {"StatusCallback": {"args": {}, "attributes": {"first_loss": 7.5, "seconds_before": 40.0}}}
+    args = SimpleNamespace(bf16=False, fp16=False, device="cpu", world_size=1)
+    state = SimpleNamespace(
+        is_world_process_zero=True, global_step=11, max_steps=30, epoch=0.5, num_input_tokens_seen=0,
+        stateful_callbacks=saved, log_history=[{"loss": 9.9, "step": 1}],
+    )
+    status = module.StatusCallback(StatusHub([]))
+    status.on_train_begin(args, state, None)
+    assert status.hub.state["resumed_from_step"] == 11
+    assert status.hub.state["first_loss"] == 7.5  # the saved one, not a guess
+    state.global_step = 12
+    status.on_log(args, state, None, logs={"loss": 5.0})
+    assert status.hub.state["first_loss"] == 7.5
+    assert status.hub.state["elapsed_seconds"] == 70.0  # 40 s before, 30 s in this process
+    assert status.state()["attributes"] == {"first_loss": 7.5, "seconds_before": 80.0}
+
+
+def test_a_checkpoint_without_a_saved_state_falls_back_to_its_log(monkeypatch):
+    from types import SimpleNamespace
+
+    from trainer.monitoring import callback as module
+    from trainer.monitoring.hub import StatusHub
+
+    monkeypatch.setattr(module.time, "perf_counter", lambda: 5.0)
+    state = SimpleNamespace(
+        is_world_process_zero=True, global_step=4, max_steps=8, epoch=0.5, num_input_tokens_seen=0,
+        stateful_callbacks={"TrainerControl": {}}, log_history=[{"step": 1, "loss": 9.25}],
+    )
+    status = module.StatusCallback(StatusHub([]))
+    status.on_train_begin(SimpleNamespace(bf16=False, fp16=False, device="cpu", world_size=1), state, None)
+    assert status.hub.state["first_loss"] == 9.25
+    # transformers' next checkpoint looks the callback's entry up by name: it must be there.
+    assert "StatusCallback" in state.stateful_callbacks

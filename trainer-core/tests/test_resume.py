@@ -102,8 +102,17 @@ def test_signal_saves_a_checkpoint_and_marks_the_run_interrupted(
 
     resumed = run_trainer(*RUN, "--output-dir", "out", "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert json.loads((out / "status.json").read_text())["status"] == "completed"
+    after = json.loads((out / "status.json").read_text())
+    assert after["status"] == "completed"
     assert (out / "model.safetensors").is_file()
+    # The resumed run reports the whole run: its first loss and the time spent before the stop.
+    assert "Resuming from step 3" in resumed.stderr
+    assert "Trained steps 4-8" in resumed.stdout and "resumed from step 3" in resumed.stdout
+    assert f"loss {status['first_loss']:.4f} ->" in resumed.stdout
+    assert after["resumed_from_step"] == 3
+    assert after["first_loss"] == status["first_loss"]
+    assert after["elapsed_seconds"] > status["elapsed_seconds"]
+    assert after["tokens_seen"] > status["tokens_seen"]
 
 
 def test_resume_without_a_checkpoint_is_one_line(run_trainer):

@@ -125,6 +125,13 @@ def test_status_of_a_training_run(tmp_path: Path, trainer):
     assert "50    25.0%   0.0%" in out and "100   66.7%   50.0%" in out
 
 
+def test_status_of_a_resumed_run_says_so(tmp_path: Path, trainer):
+    write_run(tmp_path / "run", {**TRAINING, "resumed_from_step": 11}, losses=[7.7, 5.0])
+    code, out, err = trainer("status", str(tmp_path / "run"))
+    assert code == 0, err
+    assert rows(out)["progress"] == "step 120/300 (40.0%), epoch 0.64, resumed from step 11"
+
+
 def test_status_of_a_completed_run_given_the_file(tmp_path: Path, trainer):
     state = {**TRAINING, "status": "completed", "step": 300, "epoch": 1.6, "eta_seconds": 0}
     state.update(previews=None, preview_history=[], sink_errors=[])

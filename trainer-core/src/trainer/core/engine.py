@@ -22,7 +22,10 @@ from trainer.core.arguments import (
     distributed_arguments,
     training_arguments,
 )
+from trainer.core.data_stage import final_eval_items, load_rows, tokenize
 from trainer.core.interrupt import RunInterrupted
+from trainer.core.output_dir import prepare_output_dir
+from trainer.core.paths import model_source, resolve
 from trainer.core.saving import gathered_state_dict, save_dtype, save_final_model, weights_spread
 from trainer.errors import TrainerError
 from trainer.monitoring.hub import StatusHub
@@ -96,14 +99,16 @@ class TrainerEngine:
             raise TrainerError("--overwrite and --resume contradict each other: pass one of them")
         config.validate()
         base_dir = Path(config.system.base_dir)
-        output_dir = _resolve(base_dir, config.output.output_dir)
-        status_file = _resolve(output_dir, config.system.status_file)
+        output_dir = resolve(base_dir, config.output.output_dir)
+        status_file = resolve(output_dir, config.system.status_file)
         dry_run = config.debug.dry_run
         # With several processes, the main one alone checks and clears the output directory and
         # reports; the others must not find its status file there and refuse to start.
         main = _is_main_process()
         if not dry_run and not resume and main:
-            _prepare_output_dir(output_dir, overwrite)
+            news = prepare_output_dir(output_dir, status_file, overwrite)
+            if news:
+                self.on_message(news)
 
         hub = StatusHub([] if dry_run or not main else self._sinks(output_dir, status_file, config))
         hub.emit("start", status="starting")
@@ -132,15 +137,15 @@ class TrainerEngine:
         self, config: TrainerConfig, base_dir: Path, output_dir: Path, hub: StatusHub, resume: str | None
     ) -> RunResult:
         from trainer.data.conversation import effective_stop_sequences
-        from trainer.data.pipeline import build_collator, load_raw_datasets, pack_dataset, prepare_dataset
+        from trainer.data.pipeline import build_collator
         from trainer.models.loading import load_tokenizer, resolve_precision
         from trainer.profiles import get_profile
-        from trainer.profiles.compose import check_on_rows
 
         # 1. Load: tokenizer and profile first; the model only once the data is known to be good.
         model_path = config.model.model_path
         demo = model_path is None
         hyper = config.hyperparams
+        data = config.data
         changes: dict[str, Any] = {}
         if model_path is None:
             from trainer.models.demo import load_demo_tokenizer
@@ -154,59 +159,23 @@ class TrainerEngine:
             )
             tokenizer = load_demo_tokenizer()
         else:
-            model_path = _model_source(base_dir, model_path)
+            model_path = model_source(base_dir, model_path)
             tokenizer = load_tokenizer(model_path, config.model.trust_remote_code)
         profile = get_profile(config.profile.name, config.profile.options)
         stops = effective_stop_sequences(profile, config.profile.stop_sequences)
 
-        # 2. Prepare data.
-        data = config.data
-        dataset_path = None if data.dataset_path is None else _source(base_dir, data.dataset_path)
-        if dataset_path is None and (own_sample := profile.default_dataset()):
-            dataset_path = own_sample
-            self.on_message(f"No dataset given: using the sample that profile '{profile.name}' ships")
-        elif dataset_path is None:
-            self.on_message("No dataset given: using the built-in sample dataset (arithmetic word problems)")
-        train_rows, eval_rows = load_raw_datasets(
-            dataset_path,
-            validation_path=None if data.validation_path is None else _source(base_dir, data.validation_path),
-            validation_split=data.validation_split,
-            seed=hyper.seed,
-            example_limit=config.debug.example_limit,
-        )
-        check_on_rows(profile, _first_rows(train_rows))
-        inference = config.inference
-        preview_rows, train_rows = _preview_rows(
-            train_rows, eval_rows, inference.eval_steps, inference.num_samples
-        )
-        if preview_rows is None and inference.eval_steps > 0:
-            self.on_message("Too few rows to hold some back for previews: previews are off for this run")
-        elif preview_rows is not None and eval_rows is None:
-            self.on_message(f"Holding back the last {len(preview_rows)} rows for previews (never trained on)")
-        max_length = min(data.max_length, config.model.max_context_length)
-        prepare = dict(
-            tokenizer=tokenizer,
-            profile=profile,
-            system_prompt=config.profile.system_prompt,
-            stop_sequences=stops,
-            max_length=max_length,
-            overlength=data.overlength,
-            skip_invalid=data.skip_invalid,
-            num_proc=data.num_proc,
-            trained_turns=data.trained_turns,
-            allow_consecutive_assistant=data.allow_consecutive_assistant,
-        )
-        # The training arguments start the process group of a run on several processes (and
-        # must exist before a DeepSpeed ZeRO-3 model is built). The main process of each node
-        # tokenizes first; the others then read its work from datasets' cache. The rows split
-        # off above depend only on the data and the seed, so every process holds back the same.
+        # 2. Prepare data. The training arguments start the process group of a run on several
+        # processes (and must exist before a DeepSpeed ZeRO-3 model is built). The main process
+        # of each node tokenizes first; the others then read its work from datasets' cache. The
+        # rows held back depend only on the data and the seed, so every process holds back the same.
+        rows = load_rows(config, base_dir, profile, hyper.seed, self.on_message)
         precision = resolve_precision(config.model.precision, config.system.device)
         args = training_arguments(
             checkpoints_dir=output_dir / CHECKPOINTS_DIR,
             hyper=hyper,
             precision=precision,
             device=config.system.device,
-            evaluate=eval_rows is not None,
+            evaluate=rows.validation is not None,
             save_steps=config.output.save_steps,
             save_total_limit=config.output.save_total_limit,
             report_to=config.output.report_to,
@@ -214,30 +183,10 @@ class TrainerEngine:
             **distributed_arguments(config.system, base_dir),
         )
         with args.main_process_first(desc="tokenizing"):
-            train_set, report = prepare_dataset(train_rows, **prepare)
-            if preview_rows is not None and eval_rows is None:
-                report.held_back = len(preview_rows)
-                report.rows_read += len(preview_rows)
-            eval_set = None
-            if eval_rows is not None:
-                eval_set, report.validation = prepare_dataset(eval_rows, **prepare)
-            if data.packing:
-                train_set = pack_dataset(train_set, max_length, report=report)
-            else:
-                train_set = _batch_by_length(train_set, report, hyper, data.group_by_length)
-                if eval_set is not None:
-                    eval_set = pack_dataset(eval_set, max_length)
-        final_items = None
-        if inference.eval_dataset is not None:
-            from trainer.evaluation.final import prepare_final_eval
-
-            final_items = prepare_final_eval(
-                _source(base_dir, inference.eval_dataset),
-                inference.eval_limit,
-                profile,
-                config.profile.system_prompt,
-                stops,
-            )
+            prepared = tokenize(rows, config, tokenizer=tokenizer, profile=profile, stops=stops, hyper=hyper)
+        train_set, eval_set, report = prepared.train_set, prepared.eval_set, prepared.report
+        preview_rows = rows.previews
+        final_items = final_eval_items(config, base_dir, profile, stops)
         if demo and "max_steps" in changes:
             from trainer.models.demo_model import apply_demo_budget
 
@@ -278,7 +227,7 @@ class TrainerEngine:
             ),
             args=args,
             callbacks=[
-                _status_callback(hub, report, max_length if data.packing else None),
+                _status_callback(hub, report, _packed_length(config)),
                 *_plugin_callbacks(hub),
             ],
         )
@@ -294,6 +243,8 @@ class TrainerEngine:
         previews = None
         if preview_rows is not None:
             from trainer.monitoring.callback import PreviewCallback
+
+            inference = config.inference
             from trainer.monitoring.previews import PreviewRunner, preview_prompts
 
             prompts = preview_prompts(
@@ -314,7 +265,7 @@ class TrainerEngine:
 
         checkpoint = checkpoint_to_resume(resume, output_dir / CHECKPOINTS_DIR) if resume else None
         if checkpoint:
-            self.on_message(f"Resuming from {checkpoint}")
+            self.on_message(f"Resuming from step {_checkpoint_step(checkpoint)} ({checkpoint})")
         stop = StopRequest()
         if not config.output.keep_checkpoints:
             from trainer.core.callbacks import NoFinalCheckpointCallback
@@ -337,6 +288,8 @@ class TrainerEngine:
             **output.metrics,
             "first_loss": first_loss,
             "final_loss": final_loss,
+            "resumed_from_step": hub.state.get("resumed_from_step"),
+            "elapsed_seconds": hub.state.get("elapsed_seconds"),
             "precision": precision,
             "loss_impl": loss_impl,
             "save_dtype": save_dtype(config, model_path),
@@ -483,6 +436,12 @@ def _status_callback(hub: StatusHub, report: Any, packed_length: int | None) -> 
     return StatusCallback(hub, sequence_length=packed_length or mean, head_share=share)
 
 
+def _packed_length(config: TrainerConfig) -> int | None:
+    """The length of a packed sequence, or None without packing."""
+    data = config.data
+    return min(data.max_length, config.model.max_context_length) if data.packing else None
+
+
 def _plugin_callbacks(hub: StatusHub) -> list[Any]:
     from trainer.monitoring.callback import guarded
     from trainer.plugins import get_plugins
@@ -524,41 +483,7 @@ def _plan(
     )
 
 
-def _batch_by_length(train_set: Any, report: Any, hyper: Any, grouped: bool) -> Any:
-    """``train_set`` ready for batches grouped by length (when ``grouped``); the report's padding share."""
-    from trainer.data.batching import padding_waste, with_lengths
-    from trainer.data.packing import example_lengths
 
-    lengths = example_lengths(train_set)
-    group = hyper.batch_size * hyper.gradient_accumulation_steps if grouped else None
-    report.padding_waste = round(padding_waste(lengths, hyper.batch_size, hyper.seed, group_size=group), 4)
-    report.grouped_by_length = grouped
-    return with_lengths(train_set, lengths) if grouped else train_set
-
-
-def _first_rows(rows: Any) -> list[tuple[int, dict[str, Any]]]:
-    """The first rows of a loaded dataset, numbered, for ``check_on_rows``; fields left empty are dropped."""
-    from trainer.data.loading import ROW_COLUMN
-    from trainer.profiles.compose import CHECKED_ROWS
-
-    first = rows.select(range(min(CHECKED_ROWS, len(rows)))).to_list()
-    return [(row.pop(ROW_COLUMN), {k: v for k, v in row.items() if v is not None}) for row in first]
-
-
-def _preview_rows(train_rows: Any, eval_rows: Any, eval_steps: int, count: int) -> tuple[Any, Any]:
-    """Rows for previews (never trained on) and the training rows left.
-
-    Validation rows when there are some; otherwise the last ``count`` training
-    rows are held back, if that leaves at least as many to train on.
-    """
-    if eval_steps <= 0:
-        return None, train_rows
-    if eval_rows is not None and len(eval_rows):
-        return eval_rows, train_rows
-    total = len(train_rows)
-    if total < 2 * count:
-        return None, train_rows
-    return train_rows.select(range(total - count, total)), train_rows.select(range(total - count))
 
 
 def _send_tensorboard_to(trainer: Any, directory: Path) -> None:
@@ -617,24 +542,6 @@ def _say_nothing(message: Any) -> None:
     """``on_message`` for the processes other than the main one."""
 
 
-def _prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
-    if output_dir.exists() and not output_dir.is_dir():
-        raise TrainerError(
-            f"output.output_dir '{output_dir}' is a file. Choose a directory with --output-dir"
-        )
-    if output_dir.is_dir() and any(output_dir.iterdir()):
-        if not overwrite:
-            raise TrainerError(
-                f"output directory '{output_dir}' is not empty. Choose another with --output-dir, "
-                "or pass --overwrite to replace its contents"
-            )
-        for entry in output_dir.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-    output_dir.mkdir(parents=True, exist_ok=True)
-
 
 def _size(directory: Path) -> int:
     """Bytes of the files under ``directory``."""
@@ -648,47 +555,23 @@ def _newest_checkpoint(checkpoints_dir: Path) -> str:
     return str(found or checkpoints_dir)
 
 
+def _checkpoint_step(checkpoint: str) -> int:
+    """The step a checkpoint was saved at, from its ``trainer_state.json``."""
+    import json
+
+    try:
+        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+        return int(state["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
 def _last_logged_loss(trainer: Any) -> float | None:
     for entry in reversed(trainer.state.log_history):
         if "loss" in entry:
             return float(entry["loss"])
     return None
 
-
-def _resolve(base: Path, path: str | os.PathLike[str]) -> Path:
-    candidate = Path(path).expanduser()
-    return candidate if candidate.is_absolute() else base / candidate
-
-
-def _source(base_dir: Path, source: str) -> str:
-    """A local path resolved against ``system.base_dir``; hub ids pass through."""
-    resolved = _resolve(base_dir, source)
-    return str(resolved) if _exists(resolved) or not _looks_like_hub_id(source) else source
-
-
-def _exists(path: Path) -> bool:
-    try:
-        return path.exists()
-    except OSError:  # a name the file system cannot look up (too long, say) names nothing there
-        return False
-
-
-def _model_source(base_dir: Path, model_path: str) -> str:
-    """The model directory to load, or the hub id; a missing local path is an error."""
-    resolved = _resolve(base_dir, model_path)
-    if _exists(resolved):
-        return str(resolved)
-    if _looks_like_hub_id(model_path):
-        return model_path
-    raise TrainerError(
-        f"model directory '{model_path}' not found. Pass an existing Hugging Face model directory "
-        "(or a hub id such as Qwen/Qwen3-0.6B) with --model"
-    )
-
-
-def _looks_like_hub_id(name: str) -> bool:
-    parts = name.split("/")
-    return len(parts) <= 2 and not name.startswith((".", "/", "~")) and Path(name).suffix == ""
 
 
 def _version(distribution: str) -> str | None:

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from transformers import TrainerCallback
+from transformers.trainer_callback import ExportableState
 
 from trainer.monitoring.hub import StatusHub
 
@@ -27,8 +28,14 @@ ETA_AFTER_STEPS = 2
 """Steps past the first logged one before the status gives an ETA."""
 
 
-class StatusCallback(TrainerCallback):
-    """Reports training progress to a :class:`StatusHub` (main process only)."""
+class StatusCallback(TrainerCallback, ExportableState):
+    """Reports training progress to a :class:`StatusHub` (main process only).
+
+    What a resumed run must not forget (the first loss, the time spent before) is
+    saved with each checkpoint, in ``trainer_state.json``'s ``stateful_callbacks``,
+    and read back when training resumes from it: the status then counts the whole
+    run, while tokens/s and the ETA count the steps of this process.
+    """
 
     def __init__(self, hub: StatusHub, sequence_length: float = 0.0, head_share: float = 1.0) -> None:
         """:param sequence_length: the mean tokens of a training sequence, and
@@ -41,8 +48,42 @@ class StatusCallback(TrainerCallback):
         self.flops_per_token = 0.0
         self.peak_flops: float | None = None
         self.mark: tuple[int, float] | None = None
-        self.tokens_before = 0
         """The first step logged in this process and when: the ETA counts from there."""
+        self.tokens_before = 0
+        self.seconds_before = 0.0
+        """Training time of the processes before this one (a resumed run)."""
+        self.resumed_from: int | None = None
+
+    def state(self) -> dict[str, Any]:
+        """Saved with each checkpoint: what the run so far measured."""
+        return {
+            "args": {},
+            "attributes": {
+                "first_loss": self.first_loss,
+                "seconds_before": round(self.seconds_before + self._elapsed(time.perf_counter()), 3),
+            },
+        }
+
+    def _elapsed(self, now: float) -> float:
+        """Seconds of training in this process."""
+        return max(now - self.started, 1e-9) if self.started else 0.0
+
+    def _restore(self, state: Any) -> None:
+        """Resuming from a checkpoint: read back the first loss and the time spent before it."""
+        self.resumed_from = state.global_step
+        stored = getattr(state, "stateful_callbacks", None)
+        if not isinstance(stored, dict):
+            stored = state.stateful_callbacks = {}
+        # A checkpoint saved before this callback kept a state has no entry; the next save needs one.
+        saved = stored.setdefault(type(self).__name__, {"args": {}, "attributes": {}})
+        if isinstance(saved, list):  # transformers keeps a list when there were several
+            saved = saved[-1] if saved else {}
+        attributes = saved.get("attributes", {})
+        self.seconds_before = float(attributes.get("seconds_before") or 0.0)
+        self.first_loss = attributes.get("first_loss")
+        if self.first_loss is None:  # a checkpoint from before this was saved: its log has it
+            logged = [entry["loss"] for entry in getattr(state, "log_history", []) if "loss" in entry]
+            self.first_loss = logged[0] if logged else None
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.is_world_process_zero:
@@ -50,14 +91,19 @@ class StatusCallback(TrainerCallback):
         self.started = time.perf_counter()
         # A resumed run starts with the tokens of the steps before: its speed is this process's.
         self.tokens_before = getattr(state, "num_input_tokens_seen", 0) or 0
+        if state.global_step > 0:
+            self._restore(state)
         if state.is_world_process_zero:
             peak = round(self.peak_flops / 1e12, 3) if self.peak_flops else None
+            resumed = {} if self.resumed_from is None else {"resumed_from_step": self.resumed_from}
             self.hub.emit(
                 "start",
                 status="training",
                 total_steps=state.max_steps,
                 step=state.global_step,
                 peak_tflops=peak,
+                first_loss=self.first_loss,
+                **resumed,
             )
 
     def _measure(self, args: Any, model: Any) -> None:
@@ -80,7 +126,7 @@ class StatusCallback(TrainerCallback):
         if not state.is_world_process_zero or not logs:
             return
         now = time.perf_counter()
-        elapsed = max(now - self.started, 1e-9)
+        elapsed = self._elapsed(now)
         tokens = getattr(state, "num_input_tokens_seen", 0) or 0
         step, total = state.global_step, state.max_steps
         fields: dict[str, Any] = {
@@ -89,7 +135,7 @@ class StatusCallback(TrainerCallback):
             "tokens_seen": tokens,
             "tokens_per_second": round((tokens - self.tokens_before) / elapsed, 1) if tokens else None,
             "mfu": self._mfu((tokens - self.tokens_before) / elapsed),
-            "elapsed_seconds": round(elapsed, 1),
+            "elapsed_seconds": round(self.seconds_before + elapsed, 1),
             "eta_seconds": self._eta(step, total, now),
             "peak_memory_mb": peak_memory_mb(),
         }

@@ -73,7 +73,9 @@ def _progress(state: dict[str, Any]) -> str:
     text = f"step {_float(step, '.0f')}/{_float(total, '.0f')}"
     if step is not None and total:
         text += f" ({step / total * 100:.1f}%)"
-    return f"{text}, epoch {_float(state.get('epoch'), '.2f')}"
+    text += f", epoch {_float(state.get('epoch'), '.2f')}"
+    resumed = number(state.get("resumed_from_step"))
+    return text + (f", resumed from step {resumed:.0f}" if resumed is not None else "")
 
 
 def _loss(state: dict[str, Any]) -> str:
