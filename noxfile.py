@@ -48,6 +48,8 @@ def tests(session: nox.Session) -> None:
             for package in PACKAGES
         )
     )
+    # pytest.ini at the root roots the run here, so every test shows under its package's path;
+    # importlib (pytest.ini sets it too) as several packages hold a tests/test_profile.py.
     session.run(
         "pytest",
         "--import-mode=importlib",

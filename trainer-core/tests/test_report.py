@@ -123,6 +123,52 @@ def test_report_of_a_complete_run(tmp_path: Path):
     assert "<pre>Is 3 &lt; 5?</pre>" in text and "<pre>Step 1: 3 &lt; 5.\nAnswer: yes</pre>" in text
 
 
+def visible_tick_labels(axes: Any, which: str) -> list[str]:
+    """The texts of the y axis's major or minor tick labels inside the drawn range."""
+    axes.figure.canvas.draw()
+    low, high = axes.get_ylim()
+    ticks = axes.yaxis.get_minor_ticks() if which == "minor" else axes.yaxis.get_major_ticks()
+    return [tick.label1.get_text() for tick in ticks if low <= tick.get_loc() <= high]
+
+
+def test_the_title_names_the_run_directory_the_profile_and_the_status(tmp_path: Path):
+    run_dir = write_files(tmp_path / "run-7", status={"status": "completed"}, run_info=RUN_INFO)
+    figure = plot_run(read_run_files(run_dir))
+    assert [text.get_text() for text in figure.texts] == [
+        "run directory: run-7  |  profile: regime3  |  status: completed"
+    ]
+    # A run that has not finished has no trainer_run.json, so no recorded profile.
+    running = write_files(tmp_path / "running", status={"status": "training"})
+    assert [text.get_text() for text in plot_run(read_run_files(running)).texts] == [
+        "run directory: running  |  status: training"
+    ]
+
+
+def test_the_log_loss_axis_is_numbered_between_decades(tmp_path: Path):
+    run_dir = write_files(tmp_path / "run", status={"status": "completed"})  # losses 9.0 down to 0.27
+    axes = plot_run(read_run_files(run_dir)).axes[0]
+    assert axes.get_yscale() == "log"
+    assert visible_tick_labels(axes, "major") == ["1"]
+    assert visible_tick_labels(axes, "minor") == ["0.3", "0.5", "2", "3", "5"]
+
+
+def test_a_log_loss_axis_over_many_decades_labels_fewer_ticks_between_them(tmp_path: Path):
+    run_dir = write_files(tmp_path / "run", steps=0)
+    losses = [{"step": step, "loss": 10.0 * 0.0001 ** (step / 40)} for step in range(41)]  # 10 to 0.001
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in losses))
+    axes = plot_run(read_run_files(run_dir)).axes[0]
+    assert visible_tick_labels(axes, "major") == ["0.001", "0.01", "0.1", "1", "10"]
+    assert visible_tick_labels(axes, "minor") == ["0.002", "0.005", "0.02", "0.05", "0.2", "0.5", "2", "5"]
+
+
+def test_a_loss_within_a_factor_of_20_stays_on_a_linear_axis(tmp_path: Path):
+    run_dir = write_files(tmp_path / "run", steps=0)
+    (run_dir / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 0.5}\n')
+    axes = plot_run(read_run_files(run_dir)).axes[0]
+    assert axes.get_yscale() == "linear"
+    assert visible_tick_labels(axes, "minor") == []
+
+
 def test_report_with_only_status_and_metrics(tmp_path: Path):
     run_dir = write_files(tmp_path / "run", evaluations=0, status={"status": "training", "step": 30})
     png, page = write_report(run_dir)

@@ -12,6 +12,7 @@ import base64
 import html
 import io
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -53,6 +54,8 @@ def plot_run(run: RunFiles) -> Figure:
 
     Lines are labelled :data:`TRAINING_LOSS`, :data:`EVALUATION_LOSS`,
     :data:`FORMAT_RATE` and :data:`ACCURACY`; a series with no points is left out.
+    The title names the run directory, the profile and the status; losses that span
+    a factor of 20 or more go on a log axis numbered between its decades too.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -60,8 +63,7 @@ def plot_run(run: RunFiles) -> Figure:
     figure = Figure(figsize=(11, 4.2), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)  # Agg, whatever backend pyplot would pick
     loss_axes, rate_axes = figure.subplots(1, 2, sharex=True)
-    status = (run.status or {}).get("status") or ("completed" if run.run_info else "unknown status")
-    figure.suptitle(f"{run.directory.resolve().name}: {status}")
+    figure.suptitle(_plot_title(run))
 
     train_steps, train_losses = series(run.metrics, "loss")
     eval_steps, eval_losses = series(run.metrics, "eval_loss")
@@ -72,6 +74,7 @@ def plot_run(run: RunFiles) -> Figure:
     losses = train_losses + eval_losses
     if losses and min(losses) > 0 and max(losses) / min(losses) >= 20:
         loss_axes.set_yscale("log")  # the first steps would flatten the rest of the curve
+        _label_log_axis(loss_axes, min(losses), max(losses))
     _finish_axes(loss_axes, "loss", bool(losses), f"no loss logged (no {METRICS_FILE})")
 
     rate_steps, format_rates = series(run.previews, "format_rate")
@@ -93,6 +96,38 @@ def plot_run(run: RunFiles) -> Figure:
     rate_axes.set_ylim(-0.03, 1.03)
     _finish_axes(rate_axes, "preview rate", bool(format_rates or accuracies or has_final), "no previews")
     return figure
+
+
+def _plot_title(run: RunFiles) -> str:
+    """The figure's title: the run directory's name, the profile when recorded, and the status.
+
+    ``run directory: run  |  profile: regime3  |  status: completed``
+    """
+    status = (run.status or {}).get("status") or ("completed" if run.run_info else "unknown")
+    parts = [f"run directory: {run.directory.resolve().name}"]
+    if run.profile is not None:
+        parts.append(f"profile: {run.profile}")
+    parts.append(f"status: {status}")
+    return "  |  ".join(parts)
+
+
+def _label_log_axis(axes: Any, low: float, high: float) -> None:
+    """Number the log axis between its decades too, as plain numbers (0.3, 2, 5, 20).
+
+    matplotlib labels only the powers of ten once a log axis spans more than a decade, which
+    leaves a loss of 0.5 or 3 to be guessed. Fewer ticks are labelled the more decades the
+    losses span, so the labels do not run into each other.
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    decades = math.log10(high / low)
+    subs = (2.0, 3.0, 5.0) if decades <= 2.5 else (2.0, 5.0) if decades <= 4 else (3.0,)
+    plain = FuncFormatter(lambda value, _position: f"{value:g}")
+    axes.yaxis.set_major_formatter(plain)
+    axes.yaxis.set_minor_locator(LogLocator(base=10.0, subs=subs))
+    axes.yaxis.set_minor_formatter(plain if decades <= 6 else NullFormatter())
+    axes.tick_params(axis="y", which="minor", labelsize="small")
+    axes.grid(which="minor", axis="y", alpha=0.12)
 
 
 def _finish_axes(axes: Any, ylabel: str, has_data: bool, empty_note: str) -> None:

@@ -212,6 +212,18 @@ class RunFiles:
     """``trainer_run.json``; written when a run finishes."""
 
     @property
+    def profile(self) -> str | None:
+        """The profile the run used (``profile.name`` of the config in ``trainer_run.json``).
+
+        ``None`` when the run recorded none: ``trainer_run.json`` is written when a run
+        finishes, and the status file does not name the profile.
+        """
+        config = (self.run_info or {}).get("config")
+        section = config.get("profile") if isinstance(config, dict) else None
+        name = section.get("name") if isinstance(section, dict) else None
+        return name if isinstance(name, str) and name.strip() else None
+
+    @property
     def latest_preview(self) -> dict[str, Any] | None:
         """The most recent preview round with its samples, if any round has them."""
         for round_ in reversed(self.previews):
