@@ -24,7 +24,15 @@ print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["--version"], ["profiles"], ["plugins"], ["plugins", "--json"], ["config", "show"]],
+    [
+        ["--help"],
+        ["--version"],
+        ["profiles"],
+        ["plugins"],
+        ["plugins", "--json"],
+        ["config", "show"],
+        ["completion", "bash"],
+    ],
     ids=lambda args: " ".join(args),
 )
 def test_light_commands_do_not_import_the_ml_stack(args):

@@ -7,14 +7,20 @@ only inside their bodies, so ``trainer --help``, ``trainer profiles`` and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import warnings
+from collections.abc import Iterator
 
 import click
 
 from trainer.errors import TrainerError
 
 _debug = False
+
+QUIET_LIBRARY_LOGS = {"TRANSFORMERS_VERBOSITY": "error", "DATASETS_VERBOSITY": "error"}
+"""The variables that keep transformers' and datasets' own warning logs quiet without --debug."""
 
 
 class TrainerGroup(click.Group):
@@ -67,7 +73,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     callback=_print_version,
     help="Show the version of trainer-core and of each plugin, then exit.",
 )
-@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors, and the libraries' warnings.")
 @click.option(
     "--block-plugin",
     multiple=True,
@@ -75,22 +81,61 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     help="Do not load this plugin (entry-point or distribution name); repeatable. "
     "Same as TRAINER_BLOCK_PLUGINS=NAME,...",
 )
-def cli(debug: bool, block_plugin: tuple[str, ...]) -> None:
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, block_plugin: tuple[str, ...]) -> None:
     """Fine-tune causal language models with pluggable data profiles.
 
     Profiles, training callbacks and status sinks come from installed plugins:
     `trainer profiles` and `trainer plugins` show what is installed.
     """
     global _debug
-    _debug = _debug or debug
+    _debug = _debug or debug or _debug_from_environment()
+    if not _debug:
+        ctx.with_resource(hide_library_warnings())
     if block_plugin:
         from trainer.plugins import block_plugins
 
         block_plugins(block_plugin)
 
 
+def debugging() -> bool:
+    """Whether this command runs with ``--debug`` (or ``TRAINER_DEBUG=1``)."""
+    return _debug
+
+
+def _debug_from_environment() -> bool:
+    return os.environ.get("TRAINER_DEBUG", "").lower() in {"1", "true", "yes"}
+
+
+@contextlib.contextmanager
+def hide_library_warnings() -> Iterator[None]:
+    """Keep the libraries' warnings out of the user's output while a command runs.
+
+    Python warnings (transformers' FutureWarnings, torch's UserWarnings, ...) are not
+    shown, unless ``python -W`` or ``PYTHONWARNINGS`` asks for them; transformers and
+    datasets log errors only, unless ``TRANSFORMERS_VERBOSITY`` / ``DATASETS_VERBOSITY``
+    say otherwise. ``--debug`` shows them all. What trainer tells the user, its own
+    ``warning: ...`` lines included, is echoed, not warned, so it still shows.
+    """
+    saved = {name: os.environ.get(name) for name in QUIET_LIBRARY_LOGS}
+    with warnings.catch_warnings():
+        if not sys.warnoptions:
+            warnings.simplefilter("ignore")
+        for name, level in QUIET_LIBRARY_LOGS.items():
+            os.environ.setdefault(name, level)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
 def _register_builtin_commands() -> None:
     from trainer.cli import (
+        completion_cmd,
         config_cmd,
         eval_cmd,
         generate_cmd,
@@ -114,6 +159,7 @@ def _register_builtin_commands() -> None:
     cli.add_command(eval_cmd.eval_command)
     cli.add_command(status)
     cli.add_command(report)
+    cli.add_command(completion_cmd.completion)
 
 
 _register_builtin_commands()
@@ -122,9 +168,7 @@ _register_builtin_commands()
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; user errors print one line and exit with code 2."""
     global _debug
-    _debug = os.environ.get("TRAINER_DEBUG", "").lower() in {"1", "true", "yes"} or "--debug" in (
-        sys.argv[1:] if argv is None else argv
-    )
+    _debug = _debug_from_environment() or "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         result = cli.main(args=argv, prog_name="trainer", standalone_mode=False)
     except TrainerError as exc:

@@ -7,16 +7,16 @@ from typing import Any
 
 import click
 
-from trainer.cli.options import config_options, load_config
+from trainer.cli.options import ALL_FLAGS, config_options, load_config
 
 
-@click.group()
+@click.group(short_help="Show or check run configuration.")
 def config() -> None:
     """Show or check run configuration."""
 
 
-@config.command()
-@config_options
+@config.command(short_help="Print the merged run configuration.")
+@config_options(ALL_FLAGS)
 @click.option(
     "--origin", is_flag=True, help="Show where each value came from: default, file or command line."
 )
@@ -51,7 +51,7 @@ def show(origin: bool, as_json: bool, **options: Any) -> None:
                 )
 
 
-@config.command()
+@config.command(short_help="Check a config file; list every problem at once.")
 @click.argument("file", type=click.Path(dir_okay=False))
 def validate(file: str) -> None:
     """Check a config FILE; print every problem at once."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from trainer.cli.options import quiet_libraries
+from trainer.cli.options import complete_paths, complete_profile_names, quiet_libraries
 from trainer.errors import TrainerError
 
 
@@ -25,9 +25,17 @@ from trainer.errors import TrainerError
     type=click.Path(file_okay=False),
     help="A run's output directory, or any Hugging Face model directory (a base model too).",
 )
-@click.option("--dataset", required=True, help="The rows to evaluate: JSONL, JSON, CSV, or a saved dataset.")
 @click.option(
-    "--profile", default=None, help="Data profile that renders and judges the rows; default: the run's."
+    "--dataset",
+    required=True,
+    shell_complete=complete_paths("file"),
+    help="The rows to evaluate: JSONL, JSON, CSV, or a saved dataset.",
+)
+@click.option(
+    "--profile",
+    default=None,
+    shell_complete=complete_profile_names,
+    help="Data profile that renders and judges the rows; default: the run's.",
 )
 @click.option("--system-prompt", default=None, help="Base system prompt; default: the run's.")
 @click.option(

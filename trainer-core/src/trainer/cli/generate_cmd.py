@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from trainer.cli.options import quiet_libraries
+from trainer.cli.options import complete_profile_names, quiet_libraries
 from trainer.errors import TrainerError
 
 
@@ -21,7 +21,12 @@ from trainer.errors import TrainerError
     type=click.Path(file_okay=False),
     help="A run's output directory (or any Hugging Face model directory).",
 )
-@click.option("--profile", default=None, help="Data profile; default: the one the run trained with.")
+@click.option(
+    "--profile",
+    default=None,
+    shell_complete=complete_profile_names,
+    help="Data profile; default: the one the run trained with.",
+)
 @click.option("--system-prompt", default=None, help="Base system prompt; default: the run's.")
 @click.option(
     "--tools",

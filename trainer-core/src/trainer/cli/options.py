@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import click
 
 from trainer.config.loader import CLI_FLAGS
+from trainer.errors import TrainerError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # The shortcut flags: name -> (type, help); each sets the field loader.CLI_FLAGS names.
 OVERRIDE_FLAGS: dict[str, tuple[Any, str]] = {
@@ -24,8 +27,29 @@ OVERRIDE_FLAGS: dict[str, tuple[Any, str]] = {
 }
 
 
-def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--config``, the override flags and ``--set`` to a command."""
+ALL_FLAGS = tuple(OVERRIDE_FLAGS)
+"""Every shortcut flag: for the commands that act on the whole run config (``run``, ``config show``)."""
+
+DATA_FLAGS = ("dataset", "model", "profile")
+"""The shortcut flags that change the rendered data: the rows, the profile, and the model whose chat
+template and tokenizer render them (``preview``)."""
+
+_PATH_FLAGS = {"dataset": "file", "model": "dir", "output_dir": "dir"}
+"""The shortcut flags that name files or directories, and what the shell completes for them."""
+
+
+def config_options(flags: Iterable[str] = ALL_FLAGS) -> Callable[[F], F]:
+    """Add ``--config``, the shortcut flags in ``flags`` and ``--set`` to a command.
+
+    A command takes only the shortcut flags that change what it does; ``--config`` and
+    ``--set`` still reach every field.
+
+    :raises ValueError: a name in ``flags`` is not a key of :data:`OVERRIDE_FLAGS`.
+    """
+    chosen = list(flags)
+    unknown = [name for name in chosen if name not in OVERRIDE_FLAGS]
+    if unknown:
+        raise ValueError(f"unknown shortcut flag(s) {unknown}; choose from {sorted(OVERRIDE_FLAGS)}")
     decorators = [
         click.option(
             "--config",
@@ -33,12 +57,7 @@ def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(dir_okay=False),
             help="YAML or JSON config file; command-line options override it.",
         ),
-        *(
-            click.option(
-                "--" + name.replace("_", "-"), type=kind, default=None, help=f"{text} ({_field(name)})"
-            )
-            for name, (kind, text) in OVERRIDE_FLAGS.items()
-        ),
+        *(_override_option(name) for name in OVERRIDE_FLAGS if name in chosen),
         click.option(
             "--set",
             "set_values",
@@ -47,9 +66,71 @@ def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Override any config field, e.g. --set hyperparams.seed=7; repeatable.",
         ),
     ]
-    for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
+
+    def decorate(command: F) -> F:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return decorate
+
+
+def _override_option(name: str) -> Callable[[F], F]:
+    kind, text = OVERRIDE_FLAGS[name]
+    completion: Any = None
+    if name == "profile":
+        completion = complete_profile_names
+    elif name in _PATH_FLAGS:
+        completion = complete_paths(_PATH_FLAGS[name])
+    return click.option(
+        "--" + name.replace("_", "-"),
+        type=kind,
+        default=None,
+        help=f"{text} ({_field(name)})",
+        shell_complete=completion,
+    )
+
+
+def complete_profile_names(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion for a profile name: the installed profiles, read from the plugins.
+
+    In a composition (``emoji_think+re``) the part after the last ``+`` is completed, with
+    the profiles that may join it: not one already named, and, once the composition has a
+    base (a profile that builds the messages), only those that transform messages. Loading
+    the plugins imports no torch; a plugin that fails to load is left out.
+    """
+    from click.shell_completion import CompletionItem
+
+    from trainer.plugins import block_plugins
+    from trainer.profiles import installed_profiles
+    from trainer.profiles.compose import SEPARATOR
+
+    head, plus, last = incomplete.rpartition(SEPARATOR)
+    block_plugins(ctx.find_root().params.get("block_plugin") or ())
+    try:
+        entries = installed_profiles()
+    except TrainerError:  # two plugins claim one name: complete nothing rather than break the shell
+        return []
+    named = head.split(SEPARATOR) if plus else []
+    has_base = any(name in entries and not entries[name].profile_class.can_follow() for name in named)
+    return [
+        CompletionItem(head + plus + name, help=entry.description)
+        for name, entry in sorted(entries.items())
+        if name.startswith(last)
+        and name not in named
+        and not (has_base and not entry.profile_class.can_follow())
+    ]
+
+
+def complete_paths(kind: str) -> Callable[[click.Context, click.Parameter, str], list[Any]]:
+    """Shell completion that lets the shell complete paths: ``kind`` is ``file`` or ``dir``."""
+
+    def complete(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(incomplete, type=kind)]
+
+    return complete
 
 
 def _field(flag: str) -> str:
@@ -82,12 +163,27 @@ def load_config(options: dict[str, Any]) -> Any:
 
 
 def quiet_libraries() -> None:
-    """Silence the progress bars of datasets and transformers; ours are enough."""
+    """Silence the progress bars of datasets and transformers (ours are enough) and, unless
+    ``--debug``, their logs below errors."""
     import datasets
     from transformers.utils import logging as transformers_logging
 
+    from trainer.cli import debugging
+
     datasets.disable_progress_bars()
+    transformers_logging.disable_progress_bar()
+    if debugging():
+        return
     # datasets logs a parse error before raising it; our own message says it better, once.
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)
-    transformers_logging.disable_progress_bar()
     transformers_logging.set_verbosity_error()
+
+
+def show_library_logs() -> None:
+    """Let datasets and transformers log their warnings, which the command line keeps quiet
+    unless ``--debug`` (for ``debug.verbose``)."""
+    import datasets
+    from transformers.utils import logging as transformers_logging
+
+    datasets.logging.set_verbosity_warning()
+    transformers_logging.set_verbosity_warning()

@@ -50,7 +50,7 @@ def _warn_failed() -> None:
         )
 
 
-@click.command()
+@click.command(short_help="List the installed data profiles.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def profiles(as_json: bool) -> None:
     """List the installed data profiles."""

@@ -9,12 +9,12 @@ from typing import Any
 
 import click
 
-from trainer.cli.options import config_options, load_config
+from trainer.cli.options import DATA_FLAGS, config_options, load_config
 from trainer.errors import TrainerError
 
 
-@click.command()
-@config_options
+@click.command(short_help="Render the first rows of a dataset through a profile.")
+@config_options(DATA_FLAGS)
 @click.option(
     "-n",
     "--num-examples",

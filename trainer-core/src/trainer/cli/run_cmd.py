@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from trainer.cli.options import config_options, load_config, quiet_libraries
+from trainer.cli.options import ALL_FLAGS, config_options, load_config, quiet_libraries, show_library_logs
 
 
 @click.command(short_help="Fine-tune a model on a dataset through a profile.")
-@config_options
+@config_options(ALL_FLAGS)
 @click.option(
     "--dry-run", is_flag=True, help="Load and prepare everything, report on the data, do not train."
 )
@@ -37,7 +37,9 @@ def run(dry_run: bool, overwrite: bool, resume: str | None, **options: Any) -> N
     from trainer.core import TrainerEngine
 
     config, _ = load_config(options)
-    if not config.debug.verbose:
+    if config.debug.verbose:
+        show_library_logs()
+    else:
         quiet_libraries()
     if dry_run:
         config.debug.dry_run = True
@@ -56,9 +58,17 @@ def run(dry_run: bool, overwrite: bool, resume: str | None, **options: Any) -> N
     metrics = result.metrics
     first, final = metrics.get("first_loss"), metrics.get("final_loss")
     loss = f"loss {first:.4f} -> {final:.4f}, " if first is not None and final is not None else ""
-    click.echo(
-        f"Trained {result.steps} steps in {elapsed:.1f} s ({loss}precision {metrics.get('precision')})."
-    )
+    resumed = metrics.get("resumed_from_step")
+    if resumed:  # this process ran the steps after the checkpoint; the run is all of them
+        total = metrics.get("elapsed_seconds")
+        in_all = f", {total:.1f} s of training in all" if total is not None else ""
+        done = (
+            f"Trained steps {resumed + 1}-{result.steps} in {elapsed:.1f} s "
+            f"(resumed from step {resumed}{in_all}; "
+        )
+    else:
+        done = f"Trained {result.steps} steps in {elapsed:.1f} s ("
+    click.echo(f"{done}{loss}precision {metrics.get('precision')}).")
     size = f" ({_gigabytes(result.output_bytes)} in all)" if result.output_bytes is not None else ""
     click.echo(f"Model saved to {result.output_dir}{size}; status in {result.status_file}")
     click.echo(f'Try it: trainer generate --model {result.output_dir} "<your prompt>"')

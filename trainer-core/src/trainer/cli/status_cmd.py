@@ -12,7 +12,7 @@ import click
 from trainer.config import OutputConfig
 
 
-@click.command()
+@click.command(short_help="Show a run's progress, loss, speed and previews.")
 @click.argument("path", required=False, type=click.Path(), default=OutputConfig().output_dir)
 @click.option("--watch", is_flag=True, help="Refresh until the run completes, fails or is interrupted.")
 @click.option(

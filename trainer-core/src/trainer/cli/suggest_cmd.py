@@ -7,12 +7,13 @@ import shlex
 
 import click
 
+from trainer.cli.options import complete_paths
 from trainer.cli.plugins_cmd import text_table
 from trainer.errors import TrainerError
 
 
 @click.command("suggest-profile", short_help="Rank the installed profiles for a dataset.")
-@click.argument("dataset")
+@click.argument("dataset", shell_complete=complete_paths("file"))
 @click.option(
     "-n",
     "--rows",
