@@ -82,29 +82,76 @@ def generation_defaults(
     and its own stop sequences; the run's profile keeps its options and the
     run's ``profile.stop_sequences``. A model directory without a run record
     gets the config defaults.
+
+    A run on a data mixture (``data.mixture``) defaults to its first source's
+    profile, options and system prompt; ``profile`` may name another source (by
+    its name or its profile's) to take that one's. Generation then stops at the
+    stop sequences of every source, as the model was trained with.
     """
     from trainer.config import TrainerConfig
     from trainer.data.conversation import effective_stop_sequences
     from trainer.profiles import get_profile
 
     defaults = TrainerConfig()
-    name = profile or saved.setting("profile", "name", defaults.profile.name)
-    options: dict[str, Any] = saved.setting("profile", "options", {}) if profile is None else {}
-    chosen = get_profile(name, options)
-    own_stops = saved.setting("profile", "stop_sequences") if profile is None else None
-    stops = effective_stop_sequences(chosen, own_stops)
+    run_system_prompt = saved.setting("profile", "system_prompt", defaults.profile.system_prompt)
+    own_stops = saved.setting("profile", "stop_sequences")
+    mixture = saved.setting("data", "mixture") or []
+    if mixture:
+        name, options, run_system_prompt = _mixture_source(mixture, profile, run_system_prompt, saved)
+        chosen = get_profile(name, options)
+        stops = _mixture_stops(mixture, own_stops, saved)
+        stops += [stop for stop in effective_stop_sequences(chosen, own_stops) if stop not in stops]
+    else:
+        name = profile or saved.setting("profile", "name", defaults.profile.name)
+        options: dict[str, Any] = saved.setting("profile", "options", {}) if profile is None else {}
+        chosen = get_profile(name, options)
+        stops = effective_stop_sequences(chosen, own_stops if profile is None else None)
     return GenerationDefaults(
         profile=chosen,
         stop_sequences=stops,
-        system_prompt=system_prompt
-        if system_prompt is not None
-        else saved.setting("profile", "system_prompt", defaults.profile.system_prompt),
+        system_prompt=system_prompt if system_prompt is not None else run_system_prompt,
         max_new_tokens=max_new_tokens
         or saved.setting("inference", "max_new_tokens", defaults.inference.max_new_tokens),
         temperature=temperature
         if temperature is not None
         else saved.setting("inference", "temperature", defaults.inference.temperature),
     )
+
+
+def _mixture_source(
+    mixture: list[dict[str, Any]], wanted: str | None, run_system_prompt: str, saved: SavedRun
+) -> tuple[str, dict[str, Any], str]:
+    """The profile name, options and system prompt of the source ``wanted`` names (the first by default).
+
+    A ``wanted`` that names no source is a profile of its own, without options.
+    """
+    from trainer.config.mixture import SourceConfig, source_name
+
+    default_profile = saved.setting("profile", "name", "chat")
+    for index, entry in enumerate(mixture):
+        source = SourceConfig(**{key: value for key, value in entry.items() if key in _SOURCE_KEYS})
+        profile_name = source.profile or default_profile
+        if wanted is None or wanted in (profile_name, source_name(source, index)):
+            prompt = run_system_prompt if source.system_prompt is None else source.system_prompt
+            return profile_name, dict(source.options), prompt
+    assert wanted is not None
+    return wanted, {}, run_system_prompt
+
+
+_SOURCE_KEYS = ("path", "name", "profile", "options", "system_prompt")
+
+
+def _mixture_stops(mixture: list[dict[str, Any]], own_stops: list[str] | None, saved: SavedRun) -> list[str]:
+    """Every source's stop sequences, each once: what the run saved in its generation config."""
+    from trainer.data.conversation import effective_stop_sequences
+    from trainer.profiles import get_profile
+
+    stops: list[str] = []
+    default_profile = saved.setting("profile", "name", "chat")
+    for entry in mixture:
+        profile = get_profile(entry.get("profile") or default_profile, entry.get("options") or {})
+        stops += [stop for stop in effective_stop_sequences(profile, own_stops) if stop not in stops]
+    return stops
 
 
 def penalized_token_sequences(tokenizer: Any, strings: list[str] | tuple[str, ...]) -> list[list[int]]:

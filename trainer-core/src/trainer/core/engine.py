@@ -22,7 +22,14 @@ from trainer.core.arguments import (
     distributed_arguments,
     training_arguments,
 )
-from trainer.core.data_stage import final_eval_items, load_rows, tokenize
+from trainer.core.data_stage import (
+    check_stops_across,
+    final_eval_items,
+    load_rows,
+    resolve_sources,
+    tokenize,
+    union_stops,
+)
 from trainer.core.interrupt import RunInterrupted
 from trainer.core.output_dir import prepare_output_dir
 from trainer.core.paths import model_source, resolve
@@ -136,10 +143,8 @@ class TrainerEngine:
     def _run(
         self, config: TrainerConfig, base_dir: Path, output_dir: Path, hub: StatusHub, resume: str | None
     ) -> RunResult:
-        from trainer.data.conversation import effective_stop_sequences
         from trainer.data.pipeline import build_collator
         from trainer.models.loading import load_tokenizer, resolve_precision
-        from trainer.profiles import get_profile
 
         # 1. Load: tokenizer and profile first; the model only once the data is known to be good.
         model_path = config.model.model_path
@@ -161,21 +166,25 @@ class TrainerEngine:
         else:
             model_path = model_source(base_dir, model_path)
             tokenizer = load_tokenizer(model_path, config.model.trust_remote_code)
-        profile = get_profile(config.profile.name, config.profile.options)
-        stops = effective_stop_sequences(profile, config.profile.stop_sequences)
+        # Each source of the data has its profile; the first one's is the run's (for the evaluation
+        # after training, and the default of generate and eval). Generation stops at any source's stops.
+        sources = resolve_sources(config, base_dir)
+        profile = sources[0].profile
+        stops = union_stops(sources)
 
         # 2. Prepare data. The training arguments start the process group of a run on several
         # processes (and must exist before a DeepSpeed ZeRO-3 model is built). The main process
         # of each node tokenizes first; the others then read its work from datasets' cache. The
         # rows held back depend only on the data and the seed, so every process holds back the same.
-        rows = load_rows(config, base_dir, profile, hyper.seed, self.on_message)
+        rows = load_rows(config, sources, hyper.seed, self.on_message)
+        check_stops_across(sources, rows)
         precision = resolve_precision(config.model.precision, config.system.device)
         args = training_arguments(
             checkpoints_dir=output_dir / CHECKPOINTS_DIR,
             hyper=hyper,
             precision=precision,
             device=config.system.device,
-            evaluate=rows.validation is not None,
+            evaluate=rows.has_validation,
             save_steps=config.output.save_steps,
             save_total_limit=config.output.save_total_limit,
             report_to=config.output.report_to,
@@ -183,17 +192,16 @@ class TrainerEngine:
             **distributed_arguments(config.system, base_dir),
         )
         with args.main_process_first(desc="tokenizing"):
-            prepared = tokenize(rows, config, tokenizer=tokenizer, profile=profile, stops=stops, hyper=hyper)
+            prepared = tokenize(rows, config, tokenizer=tokenizer, sources=sources, hyper=hyper)
         train_set, eval_set, report = prepared.train_set, prepared.eval_set, prepared.report
-        preview_rows = rows.previews
-        final_items = final_eval_items(config, base_dir, profile, stops)
+        final_items = final_eval_items(config, base_dir, sources[0], stops)
         if demo and "max_steps" in changes:
             from trainer.models.demo_model import apply_demo_budget
 
             hyper, note = apply_demo_budget(hyper, args, report.tokens, len(train_set))
             if note:
                 self.on_message(note)
-        self.on_message(_plan(config, model_path, hyper, len(train_set), precision, output_dir))
+        self.on_message(_plan(config, sources, model_path, hyper, len(train_set), precision, output_dir))
         self.on_report(report)  # before the first step: it tells whether the data is right
         if config.debug.dry_run:
             return RunResult(status="dry_run", output_dir=output_dir, data_report=report)
@@ -236,24 +244,17 @@ class TrainerEngine:
                 "warning: system.fsdp is ignored: accelerate shards a model only across several "
                 "processes on GPUs (or other accelerators), so this run is not sharded"
             )
-        if preview_rows is not None and weights_spread(trainer):
+        previews = None
+        if any(part is not None for part in rows.previews) and weights_spread(trainer):
             # Previews run on the main process alone, which cannot gather weights on its own.
             self.on_message("Previews are off for this run: FSDP or DeepSpeed ZeRO-3 spreads the weights")
-            preview_rows = None
-        previews = None
-        if preview_rows is not None:
+        elif any(part is not None for part in rows.previews):
             from trainer.monitoring.callback import PreviewCallback
+            from trainer.monitoring.previews import preview_runner
 
-            inference = config.inference
-            from trainer.monitoring.previews import PreviewRunner, preview_prompts
-
-            prompts = preview_prompts(
-                preview_rows, profile, config.profile.system_prompt, stops, inference.num_samples
-            )
-            runner = PreviewRunner(
-                prompts, profile, tokenizer, stops, inference.max_new_tokens, inference.temperature
-            )
-            previews = PreviewCallback(runner, hub, inference.eval_steps) if prompts else None
+            runner = preview_runner(sources, rows.previews, tokenizer, stops, config.inference)
+            if runner is not None:
+                previews = PreviewCallback(runner, hub, config.inference.eval_steps)
         if previews is not None:
             previews.trainer = trainer
             trainer.add_callback(previews)
@@ -460,7 +461,13 @@ def _plugin_callbacks(hub: StatusHub) -> list[Any]:
 
 
 def _plan(
-    config: TrainerConfig, model_path: str | None, hyper: Any, examples: int, precision: str, output_dir: Path
+    config: TrainerConfig,
+    sources: list[Any],
+    model_path: str | None,
+    hyper: Any,
+    examples: int,
+    precision: str,
+    output_dir: Path,
 ) -> str:
     """One line saying what the run will do: profile, model, steps, examples a step, precision, output."""
     import math
@@ -473,17 +480,17 @@ def _plan(
     else:
         total = math.ceil(examples / per_step) * math.ceil(hyper.num_epochs)
         steps = f"about {total:,} steps ({hyper.num_epochs:g} epochs)"
-    name = config.profile.name
-    default = name == ProfileConfig().name
-    profile = f"'{name}'" + (" (the default; --profile picks another)" if default else "")
+    if len(sources) > 1:
+        profile = "s " + ", ".join(f"'{source.profile_name}' ({source.name})" for source in sources)
+    else:
+        name = config.profile.name
+        default = name == ProfileConfig().name
+        profile = f" '{name}'" + (" (the default; --profile picks another)" if default else "")
     model = model_path if model_path is not None else "the embedded demo model"
     return (
-        f"Plan: profile {profile}, model {model}, {steps} of {per_step} examples "
+        f"Plan: profile{profile}, model {model}, {steps} of {per_step} examples "
         f"(from {examples:,}), precision {precision}, output {output_dir}"
     )
-
-
-
 
 
 def _send_tensorboard_to(trainer: Any, directory: Path) -> None:

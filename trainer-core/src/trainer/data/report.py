@@ -48,6 +48,9 @@ class DataReport:
     """The first few skipped, dropped or truncated rows, each with its row number and reason."""
     validation: DataReport | None = None
     """The validation split's report, when the caller attaches it."""
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    """For a mixture: per source, its name, profile, weight or repeat, the examples, tokens and
+    trainable tokens drawn from it, its ``share`` of the trained tokens, and its own ``report``."""
 
     @property
     def rows_dropped(self) -> int:
@@ -91,12 +94,33 @@ class DataReport:
                 f"({how}; data.packing=true packs examples instead)"
             )
         lines += [f"  {problem}" for problem in self.problems]
+        lines += _source_lines(self.sources)
         if self.validation is not None:
             lines += [
                 "validation " + line if index == 0 else line
                 for index, line in enumerate(self.validation.format().splitlines())
             ]
         return "\n".join(lines)
+
+
+def _source_lines(sources: list[dict[str, Any]]) -> list[str]:
+    """Each mixture source: what was read and dropped, what was drawn, its share of trained tokens."""
+    lines = []
+    for source in sources:
+        own = source["report"]
+        weight = source.get("weight")
+        drawn = f"weight {weight:.2f}" if weight is not None else f"x{source['repeat']}"
+        dropped = sum(own["dropped"].values())
+        lines += [
+            f"  source {source['name']} ({source['profile']}, {drawn}): rows read {own['rows_read']:,}, "
+            f"invalid skipped {own['invalid_skipped']:,}, dropped {dropped:,}; "
+            f"{own['examples']:,} examples, {own['tokens']:,} tokens, "
+            f"{own['trainable_tokens']:,} trainable",
+            f"    drawn {source['examples']:,} examples, {source['trainable_tokens']:,} trainable tokens: "
+            f"{source['share'] * 100:.1f}% of the trained tokens",
+        ]
+        lines += [f"    {problem}" for problem in own["problems"]]
+    return lines
 
 
 def _percent(part: int, whole: int) -> str:

@@ -95,7 +95,6 @@ class StatusCallback(TrainerCallback, ExportableState):
             self._restore(state)
         if state.is_world_process_zero:
             peak = round(self.peak_flops / 1e12, 3) if self.peak_flops else None
-            resumed = {} if self.resumed_from is None else {"resumed_from_step": self.resumed_from}
             self.hub.emit(
                 "start",
                 status="training",
@@ -103,7 +102,7 @@ class StatusCallback(TrainerCallback, ExportableState):
                 step=state.global_step,
                 peak_tflops=peak,
                 first_loss=self.first_loss,
-                **resumed,
+                resumed_from_step=self.resumed_from,
             )
 
     def _measure(self, args: Any, model: Any) -> None:
@@ -210,6 +209,11 @@ class PreviewCallback(TrainerCallback):
         self.last_step = state.global_step
         self.seconds += result["seconds"]
         summary = {key: result[key] for key in ("step", "format_rate", "accuracy")}
+        if "sources" in result:  # a data mixture: each source's rates
+            summary["sources"] = {
+                name: {"format_rate": rates["format_rate"], "accuracy": rates["accuracy"]}
+                for name, rates in result["sources"].items()
+            }
         self.history.append(summary)
         self.hub.emit(
             "preview",
@@ -225,6 +229,10 @@ class PreviewCallback(TrainerCallback):
         metrics = {"preview/format_rate": result["format_rate"]}
         if result["accuracy"] is not None:
             metrics["preview/accuracy"] = result["accuracy"]
+        for name, rates in result.get("sources", {}).items():
+            metrics[f"preview/{name}/format_rate"] = rates["format_rate"]
+            if rates["accuracy"] is not None:
+                metrics[f"preview/{name}/accuracy"] = rates["accuracy"]
         self.trainer.log(metrics)
         text = "\n\n".join(
             f"**prompt:** {s['prompt']}\n\n**expected:** {s['expected']}\n\n"

@@ -119,3 +119,73 @@ class PreviewRunner:
             calls = parse_tool_calls(text)
             sample["tool_calls"] = None if calls is None else [call["function"] for call in calls]
         return sample
+
+
+class MixedPreviewRunner:
+    """Previews of a data mixture: each source's prompts, judged by that source's profile.
+
+    A round's ``format_rate`` and ``accuracy`` cover every sample; ``sources``
+    gives them per source, so a run shows which format the model is learning.
+    """
+
+    def __init__(self, runners: dict[str, PreviewRunner]) -> None:
+        self.runners = runners
+
+    def run(self, model: Any, step: int) -> dict[str, Any]:
+        """One preview round of every source at ``step``."""
+        started = time.perf_counter()
+        samples: list[dict[str, Any]] = []
+        sources: dict[str, dict[str, Any]] = {}
+        for name, runner in self.runners.items():
+            result = runner.run(model, step)
+            samples += [{"source": name, **sample} for sample in result["samples"]]
+            sources[name] = {
+                "profile": runner.profile.name,
+                "format_rate": result["format_rate"],
+                "accuracy": result["accuracy"],
+            }
+        scored = [sample["correct"] for sample in samples if sample["correct"] is not None]
+        return {
+            "step": step,
+            "format_rate": sum(sample["format_ok"] for sample in samples) / len(samples),
+            "accuracy": sum(scored) / len(scored) if scored else None,
+            "seconds": round(time.perf_counter() - started, 3),
+            "sources": sources,
+            "samples": samples,
+        }
+
+
+def preview_runner(
+    sources: list[Any],
+    rows: list[Any],
+    tokenizer: Any,
+    stop_sequences: list[str],
+    inference: Any,
+) -> PreviewRunner | MixedPreviewRunner | None:
+    """The previews of a run: one runner for one source, a mixed one for several; None without prompts.
+
+    :param sources: each with ``name``, ``profile`` and ``system_prompt``.
+    :param rows: each source's preview rows (None for a source without).
+    :param inference: the run's ``inference`` config section.
+    """
+    runners: dict[str, PreviewRunner] = {}
+    for source, source_rows in zip(sources, rows, strict=True):
+        if source_rows is None:
+            continue
+        prompts = preview_prompts(
+            source_rows, source.profile, source.system_prompt, stop_sequences, inference.num_samples
+        )
+        if prompts:
+            runners[source.name] = PreviewRunner(
+                prompts,
+                source.profile,
+                tokenizer,
+                stop_sequences,
+                inference.max_new_tokens,
+                inference.temperature,
+            )
+    if not runners:
+        return None
+    if len(sources) == 1:
+        return next(iter(runners.values()))
+    return MixedPreviewRunner(runners)
