@@ -51,8 +51,103 @@ RUN_INFO = {
     },
     "versions": {"trainer-core": "0.1.0", "plugins": {"trainer-profile-regime3": "0.1.0"}},
     "demo_model": True,
-    "data": {"source": "built-in sample", "rows_read": 2000, "dropped": {"too_long": 3}, "validation": None},
+    "data": {
+        "source": "built-in sample",
+        "rows_read": 2000,
+        "dropped": {"too_long": 3},
+        "validation": None,
+        "sources": [],  # a run of one dataset
+    },
     "metrics": {"train_loss": 1.234, "first_loss": 7.74, "final_loss": 0.18},
+}
+
+
+def mixture_round(step: int, rates: dict[str, tuple[float, float | None]]) -> dict[str, Any]:
+    """A data mixture's preview round as in ``previews.jsonl``; ``rates``: name -> (format, accuracy)."""
+    profiles = {"gsm8k": "regime3", "emoji": "emoji_think", "chat": "chat"}
+    scored = [accuracy for _, accuracy in rates.values() if accuracy is not None]
+    return {
+        "step": step,
+        "format_rate": sum(rate for rate, _ in rates.values()) / len(rates),
+        "accuracy": sum(scored) / len(scored) if scored else None,
+        "seconds": 1.5,
+        "sources": {
+            name: {"profile": profiles[name], "format_rate": rate, "accuracy": accuracy}
+            for name, (rate, accuracy) in rates.items()
+        },
+        "samples": [
+            {
+                "source": name,
+                "prompt": f"a {name} question at step {step}",
+                "expected": None if accuracy is None else "7",
+                "generated": "Answer: 7",
+                "format_ok": rate > 0.5,
+                "correct": None if accuracy is None else accuracy > 0.5,
+            }
+            for name, (rate, accuracy) in rates.items()
+        ],
+    }
+
+
+MIXTURE_ROUNDS = [
+    mixture_round(0, {"gsm8k": (0.0, 0.0), "emoji": (0.0, 0.0), "chat": (0.25, None)}),
+    mixture_round(15, {"gsm8k": (0.5, 0.25), "emoji": (0.25, 0.0), "chat": (0.75, None)}),
+    mixture_round(30, {"gsm8k": (1.0, 0.75), "emoji": (0.75, 0.5), "chat": (1.0, None)}),
+]
+
+
+def source_report(name: str, rows: int) -> dict[str, Any]:
+    """One source's own data report, as ``DataReport.to_dict()`` writes it (fields that matter here)."""
+    return {"source": f"{name}.jsonl", "rows_read": rows, "dropped": {}, "examples": rows, "sources": []}
+
+
+MIXTURE_RUN_INFO = {
+    **RUN_INFO,
+    "config": {
+        **RUN_INFO["config"],
+        "data": {"mixture": [{"path": "gsm8k.jsonl", "profile": "regime3", "weight": 0.5}]},
+    },
+    "data": {
+        "source": "a mixture of 3 sources (gsm8k, emoji, chat)",
+        "rows_read": 1200,
+        "dropped": {},
+        "validation": None,
+        "sources": [
+            {
+                "name": "gsm8k",
+                "profile": "regime3",
+                "weight": 0.5,
+                "repeat": None,
+                "examples": 600,
+                "tokens": 60000,
+                "trainable_tokens": 30000,
+                "share": 0.6,
+                "report": source_report("gsm8k", 600),
+            },
+            {
+                "name": "emoji",
+                "profile": "emoji_think",
+                "weight": 0.3,
+                "repeat": None,
+                "examples": 360,
+                "tokens": 30000,
+                "trainable_tokens": 15000,
+                "share": 0.3,
+                "report": source_report("emoji", 400),
+            },
+            {
+                "name": "chat",
+                "profile": "chat",
+                "weight": 0.2,
+                "repeat": None,
+                "examples": 240,
+                "tokens": 10000,
+                "trainable_tokens": 5000,
+                "share": 0.1,
+                "report": source_report("chat", 200),
+            },
+        ],
+    },
 }
 
 
@@ -121,6 +216,99 @@ def test_report_of_a_complete_run(tmp_path: Path):
         )
     assert "Samples at step 30" in text
     assert "<pre>Is 3 &lt; 5?</pre>" in text and "<pre>Step 1: 3 &lt; 5.\nAnswer: yes</pre>" in text
+    # One dataset: no mixture sources anywhere.
+    assert "<h2>Sources</h2>" not in text and "<td>sources</td>" not in text and "<th>source</th>" not in text
+
+
+def test_report_of_a_mixture_draws_each_source(tmp_path: Path):
+    status = {"status": "completed", "step": 30, "previews": MIXTURE_ROUNDS[-1]}
+    run_dir = write_files(tmp_path / "run", status=status, previews=MIXTURE_ROUNDS, run_info=MIXTURE_RUN_INFO)
+
+    png, page = write_report(run_dir)
+
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
+    figure = plot_run(read_run_files(run_dir))
+    assert [text.get_text() for text in figure.texts] == [
+        "run directory: run  |  mixture: gsm8k (regime3), emoji (emoji_think), chat  |  status: completed"
+    ]
+    lines = lines_by_label(figure)
+    assert set(lines) == {
+        "training loss",
+        "evaluation loss",
+        "gsm8k (regime3): format rate",
+        "gsm8k (regime3): accuracy",
+        "emoji (emoji_think): format rate",
+        "emoji (emoji_think): accuracy",
+        "chat: format rate",  # named after its profile; no expected answers, so no accuracy curve
+    }
+    # Each source's curve rises to its own format; the rates of all sources together are not drawn.
+    assert lines["gsm8k (regime3): format rate"] == (1, [0, 15, 30], [0.0, 0.5, 1.0])
+    assert lines["emoji (emoji_think): format rate"] == (1, [0, 15, 30], [0.0, 0.25, 0.75])
+    assert lines["chat: format rate"] == (1, [0, 15, 30], [0.25, 0.75, 1.0])
+    assert lines["emoji (emoji_think): accuracy"] == (1, [0, 15, 30], [0.0, 0.0, 0.5])
+    colours = {line.get_label(): line.get_color() for line in figure.axes[1].get_lines()}
+    assert colours["gsm8k (regime3): format rate"] == colours["gsm8k (regime3): accuracy"]
+    format_colours = [colours[label] for label in lines if label.endswith(": format rate")]
+    assert len(set(format_colours)) == 3
+
+    text = page.read_text()
+    # The sources table: how each was drawn, its share of the trained tokens, its latest preview rates.
+    assert "<h2>Sources</h2>" in text and "preview rates at step 30" in text
+    for name, profile, weight, examples, trainable, share, rate, accuracy in (
+        ("gsm8k", "regime3", "0.5", "600", "30000", "60.0%", "100.0%", "75.0%"),
+        ("emoji", "emoji_think", "0.3", "360", "15000", "30.0%", "75.0%", "50.0%"),
+        ("chat", "chat", "0.2", "240", "5000", "10.0%", "100.0%", "-"),
+    ):
+        assert (
+            f'<tr><td>{name}</td><td>{profile}</td><td>weight {weight}</td><td class="num">{examples}</td>'
+            f'<td class="num">{trainable}</td><td class="num">{share}</td><td class="num">{rate}</td>'
+            f'<td class="num">{accuracy}</td></tr>'
+        ) in text
+    # The rounds table has each source's rates after the rates of all sources together.
+    assert "<th>gsm8k: format rate</th><th>gsm8k: accuracy</th><th>emoji: format rate</th>" in text
+    assert (
+        '<td class="num">15</td><td class="num">50.0%</td><td class="num">12.5%</td>'  # all sources
+        '<td class="num">50.0%</td><td class="num">25.0%</td>'  # gsm8k
+        '<td class="num">25.0%</td><td class="num">0.0%</td>'  # emoji
+        '<td class="num">75.0%</td><td class="num">-</td>'  # chat
+    ) in text
+    # Samples name their source; each source's own data report follows the mixture's.
+    assert "<th>#</th><th>source</th><th>prompt</th>" in text
+    assert '<td class="num">2</td><td>emoji</td><td><pre>a emoji question at step 30</pre></td>' in text
+    assert "<h3>Source gsm8k (regime3)</h3>" in text and "<h3>Source chat</h3>" in text
+    assert "<td>source</td><td>emoji.jsonl</td>" in text and "<td>rows_read</td><td>400</td>" in text
+    assert "<td>sources</td>" not in text  # shown source by source, not as one JSON cell
+
+
+def test_report_of_a_mixture_still_training(tmp_path: Path):
+    """No trainer_run.json and no previews.jsonl yet: the status file's rounds name the sources."""
+    history = [  # as the preview callback keeps it: each source's rates, without its profile
+        {
+            "step": round_["step"],
+            "format_rate": round_["format_rate"],
+            "accuracy": round_["accuracy"],
+            "sources": {
+                name: {"format_rate": rates["format_rate"], "accuracy": rates["accuracy"]}
+                for name, rates in round_["sources"].items()
+            },
+        }
+        for round_ in MIXTURE_ROUNDS[:2]
+    ]
+    status = {"status": "training", "step": 20, "previews": MIXTURE_ROUNDS[1], "preview_history": history}
+    run_dir = write_files(tmp_path / "run", steps=20, status=status)
+    figure = plot_run(read_run_files(run_dir))
+    lines = lines_by_label(figure)
+    # The history has no profiles; the latest round gives them.
+    assert lines["gsm8k (regime3): format rate"] == (1, [0, 15], [0.0, 0.5])
+    assert lines["chat: format rate"] == (1, [0, 15], [0.25, 0.75])
+    assert "mixture: gsm8k (regime3), emoji (emoji_think), chat" in figure.texts[0].get_text()
+    _, page = write_report(run_dir)
+    text = page.read_text()
+    assert "preview rates at step 15" in text
+    assert (  # how each source is drawn is known once the run has written trainer_run.json
+        '<tr><td>chat</td><td>chat</td><td>-</td><td class="num">-</td><td class="num">-</td>'
+        '<td class="num">-</td><td class="num">75.0%</td><td class="num">-</td></tr>'
+    ) in text
 
 
 def visible_tick_labels(axes: Any, which: str) -> list[str]:

@@ -60,6 +60,71 @@ TRAINING = {
 }
 
 
+MIXTURE_SAMPLES = [
+    {
+        "source": "gsm8k",
+        "prompt": "Tom has 5 apples and buys 2 more. How many apples does Tom have?",
+        "expected": "7",
+        "generated": "Step 1: 5 + 2 = 7.\nAnswer: 7",
+        "format_ok": True,
+        "correct": True,
+    },
+    {
+        "source": "emoji",
+        "prompt": "Ann reads 3 pages a day. How many pages in 4 days?",
+        "expected": "12",
+        "generated": "3 * 4 = 12",
+        "format_ok": False,
+        "correct": False,
+    },
+    {
+        "source": "chat",
+        "prompt": "Say hi.",
+        "expected": None,
+        "generated": "hello",
+        "format_ok": True,
+        "correct": None,
+    },
+]
+
+MIXTURE_HISTORY = [
+    {
+        "step": step,
+        "format_rate": overall,
+        "accuracy": accuracy,
+        "sources": {
+            "gsm8k": {"format_rate": gsm8k, "accuracy": gsm8k / 2},
+            "emoji": {"format_rate": emoji, "accuracy": 0.0},
+            "chat": {"format_rate": chat, "accuracy": None},
+        },
+    }
+    for step, overall, accuracy, gsm8k, emoji, chat in (
+        (0, 0.0, 0.0, 0.0, 0.0, 0.0),
+        (100, 1 / 3, 0.125, 0.25, 0.0, 0.75),
+        (200, 0.75, 0.25, 1.0, 0.25, 1.0),
+    )
+]
+
+MIXTURE = {
+    **TRAINING,
+    "step": 210,
+    "previews": {
+        "step": 200,
+        "format_rate": 0.75,
+        "accuracy": 0.25,
+        "seconds": 3.42,
+        "sources": {
+            "gsm8k": {"profile": "regime3", "format_rate": 1.0, "accuracy": 0.5},
+            "emoji": {"profile": "emoji_think", "format_rate": 0.25, "accuracy": 0.0},
+            "chat": {"profile": "chat", "format_rate": 1.0, "accuracy": None},
+        },
+        "samples": MIXTURE_SAMPLES,
+    },
+    "preview_history": MIXTURE_HISTORY,
+}
+"""A run on a data mixture of three sources; ``chat`` has no expected answers, so no accuracy."""
+
+
 def write_run(directory: Path, state: dict[str, Any], losses: list[float] = ()) -> Path:
     """A status file (and a metrics log of ``losses``) as the engine writes them; returns the status file."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -98,6 +163,12 @@ def rows(text: str) -> dict[str, str]:
     return found
 
 
+def lines_from(text: str, label: str) -> list[str]:
+    """The view's lines from the one labelled ``label`` on."""
+    lines = text.splitlines()
+    return lines[next(index for index, line in enumerate(lines) if line.startswith(label)) :]
+
+
 def test_status_of_a_training_run(tmp_path: Path, trainer):
     write_run(tmp_path / "run", TRAINING, losses=[7.7, 5.0, 3.1, 2.0, 1.2, 0.9, 0.81])
     code, out, err = trainer("status", str(tmp_path / "run"))
@@ -123,6 +194,69 @@ def test_status_of_a_training_run(tmp_path: Path, trainer):
     assert "Step 1: Zoe starts with 31 shells. ⏎ Step 2: 31 + 12 = 43.…" in out  # cut to 60 characters
     assert shown["history"].split() == ["step", "format", "accuracy"]
     assert "50    25.0%   0.0%" in out and "100   66.7%   50.0%" in out
+
+
+def test_status_of_a_mixture_shows_each_source(tmp_path: Path, trainer):
+    write_run(tmp_path / "run", MIXTURE)
+    code, out, err = trainer("status", str(tmp_path / "run"))
+    assert code == 0, err
+    assert rows(out)["previews"] == "step 200: format 75.0%, accuracy 25.0%, 3.4 s"  # over all sources
+    previews = lines_from(out, "previews")
+    assert previews[1:4] == [
+        "               gsm8k (regime3)      format 100.0%, accuracy 50.0%",
+        "               emoji (emoji_think)  format 25.0%, accuracy 0.0%",
+        "               chat                 format 100.0%, accuracy -",  # named after its profile
+    ]
+    # The samples say which source each prompt came from.
+    assert previews[4].split() == ["#", "source", "format", "correct", "prompt", "expected", "generated"]
+    assert [line.split()[:4] for line in previews[5:8]] == [
+        ["1", "gsm8k", "yes", "yes"],
+        ["2", "emoji", "no", "no"],
+        ["3", "chat", "yes", "-"],
+    ]
+    # The history has a column per source: format rate, and accuracy after a slash where there is one.
+    history = lines_from(out, "history")
+    assert [line.split() for line in history] == [
+        ["history", "step", "format", "accuracy", "gsm8k", "emoji", "chat"],
+        ["0", "0.0%", "0.0%", "0.0%/0.0%", "0.0%/0.0%", "0.0%"],
+        ["100", "33.3%", "12.5%", "25.0%/12.5%", "0.0%/0.0%", "75.0%"],
+        ["200", "75.0%", "25.0%", "100.0%/50.0%", "25.0%/0.0%", "100.0%"],
+        ["(gsm8k,", "emoji:", "format/accuracy)"],
+    ]
+    assert max(len(line) for line in history + previews[:4]) <= 80
+
+
+def test_a_mixture_history_with_a_source_missing_from_a_round():
+    history = [
+        {"step": 0, "format_rate": 0.0, "accuracy": None, "sources": {"chat": {"format_rate": 0.0}}},
+        {"step": 50, "format_rate": 0.5, "accuracy": None, "sources": {"chat": "odd", "tools": {}}},
+        {"step": 100, "format_rate": 1.0, "accuracy": None, "sources": None},
+    ]
+    previews = {"step": 100, "sources": {"chat": {"format_rate": 1.0}, "tools": None}}
+    text = format_status({"previews": previews, "preview_history": history}, unicode=False)
+    assert [line.strip() for line in lines_from(text, "previews")[1:3]] == [
+        "chat   format 100.0%, accuracy -",
+        "tools  -",
+    ]
+    assert [line.split() for line in lines_from(text, "history")] == [
+        ["history", "step", "format", "accuracy", "chat", "tools"],
+        ["0", "0.0%", "-", "0.0%", "-"],
+        ["50", "50.0%", "-", "odd", "-"],
+        ["100", "100.0%", "-", "-", "-"],
+    ]
+    scored = {"a": {"format_rate": 0.5, "accuracy": 0.0}, "b": {"format_rate": 1.0, "accuracy": 1.0}}
+    text = format_status({"preview_history": [{"step": 0, "sources": scored}]})
+    assert [line.split() for line in lines_from(text, "history")] == [
+        ["history", "step", "format", "accuracy", "a", "b"],
+        ["0", "-", "-", "50.0%/0.0%", "100.0%/100.0%"],
+        ["(each", "source:", "format/accuracy)"],
+    ]
+
+
+def test_a_single_dataset_shows_no_source_column():
+    text = format_status(TRAINING)
+    assert "source" not in text
+    assert "  #  format  correct  prompt" in text
 
 
 def test_status_of_a_resumed_run_says_so(tmp_path: Path, trainer):

@@ -54,8 +54,11 @@ def plot_run(run: RunFiles) -> Figure:
 
     Lines are labelled :data:`TRAINING_LOSS`, :data:`EVALUATION_LOSS`,
     :data:`FORMAT_RATE` and :data:`ACCURACY`; a series with no points is left out.
-    The title names the run directory, the profile and the status; losses that span
-    a factor of 20 or more go on a log axis numbered between its decades too.
+    A data mixture's previews are drawn source by source instead, one colour each,
+    labelled ``gsm8k (regime3): format rate`` and ``gsm8k (regime3): accuracy``
+    (:func:`source_label`). The title names the run directory, the profile (a
+    mixture's sources) and the status; losses that span a factor of 20 or more go on
+    a log axis numbered between its decades too.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -77,35 +80,91 @@ def plot_run(run: RunFiles) -> Figure:
         _label_log_axis(loss_axes, min(losses), max(losses))
     _finish_axes(loss_axes, "loss", bool(losses), f"no loss logged (no {METRICS_FILE})")
 
-    rate_steps, format_rates = series(run.previews, "format_rate")
-    accuracy_steps, accuracies = series(run.previews, "accuracy")
-    if format_rates:
-        rate_axes.plot(rate_steps, format_rates, label=FORMAT_RATE, color="tab:green", marker="o")
-    if accuracies:
-        rate_axes.plot(accuracy_steps, accuracies, label=ACCURACY, color="tab:red", marker="s")
+    if run.sources:
+        has_rates = _plot_sources(rate_axes, run)
+    else:
+        rate_steps, format_rates = series(run.previews, "format_rate")
+        accuracy_steps, accuracies = series(run.previews, "accuracy")
+        if format_rates:
+            rate_axes.plot(rate_steps, format_rates, label=FORMAT_RATE, color="tab:green", marker="o")
+        if accuracies:
+            rate_axes.plot(accuracy_steps, accuracies, label=ACCURACY, color="tab:red", marker="s")
+        has_rates = bool(format_rates or accuracies)
     final = (run.status or {}).get("final_eval")
     final_step = (run.status or {}).get("step")
     has_final = isinstance(final, dict) and isinstance(final_step, (int, float))
     if isinstance(final, dict) and has_final:
+        # A mixture's sources take the colours; its final evaluation is set apart in grey.
+        format_colour, accuracy_colour = ("black", "gray") if run.sources else ("tab:green", "tab:red")
         for key, label, color, marker in (
-            ("format_rate", "final eval: format", "tab:green", "*"),
-            ("accuracy", "final eval: accuracy", "tab:red", "*"),
+            ("format_rate", "final eval: format", format_colour, "*"),
+            ("accuracy", "final eval: accuracy", accuracy_colour, "*"),
         ):
             if isinstance(final.get(key), (int, float)):
                 rate_axes.scatter([final_step], [final[key]], label=label, color=color, marker=marker, s=160)
     rate_axes.set_ylim(-0.03, 1.03)
-    _finish_axes(rate_axes, "preview rate", bool(format_rates or accuracies or has_final), "no previews")
+    _finish_axes(rate_axes, "preview rate", has_rates or has_final, "no previews")
     return figure
+
+
+def _plot_sources(axes: Any, run: RunFiles) -> bool:
+    """A data mixture's preview rates, one colour per source: format rate solid, accuracy dashed.
+
+    :returns: whether any source had a point to draw.
+    """
+    drawn = False
+    for index, (name, profile) in enumerate(run.sources.items()):
+        rounds = source_rounds(run.previews, name)
+        label, color = source_label(name, profile), f"C{index % 10}"
+        steps, format_rates = series(rounds, "format_rate")
+        accuracy_steps, accuracies = series(rounds, "accuracy")
+        if format_rates:
+            axes.plot(steps, format_rates, label=f"{label}: {FORMAT_RATE}", color=color, marker="o")
+        if accuracies:
+            axes.plot(
+                accuracy_steps,
+                accuracies,
+                label=f"{label}: {ACCURACY}",
+                color=color,
+                marker="s",
+                linestyle="--",
+                alpha=0.8,
+            )
+        drawn = drawn or bool(format_rates or accuracies)
+    return drawn
+
+
+def source_rounds(rounds: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """The rates of the mixture source ``name``, ``{step, format_rate, accuracy}``, in the rounds with it."""
+    return [{**_rates(round_, name), "step": round_.get("step")} for round_ in rounds if _rates(round_, name)]
+
+
+def _rates(round_: dict[str, Any], name: str) -> dict[str, Any]:
+    """The round's ``sources[name]`` (``profile``, ``format_rate``, ``accuracy``); ``{}`` when it has none."""
+    sources = round_.get("sources")
+    rates = sources.get(name) if isinstance(sources, dict) else None
+    return rates if isinstance(rates, dict) else {}
+
+
+def source_label(name: str, profile: str | None) -> str:
+    """A mixture source as the report names it: ``gsm8k (regime3)``.
+
+    The name alone where the profile is not known, or where the source is named after it.
+    """
+    return f"{name} ({profile})" if profile and profile != name else name
 
 
 def _plot_title(run: RunFiles) -> str:
     """The figure's title: the run directory's name, the profile when recorded, and the status.
 
-    ``run directory: run  |  profile: regime3  |  status: completed``
+    ``run directory: run  |  profile: regime3  |  status: completed``; a data mixture's
+    ``run directory: run  |  mixture: gsm8k (regime3), tools (tool_use)  |  status: training``.
     """
     status = (run.status or {}).get("status") or ("completed" if run.run_info else "unknown")
     parts = [f"run directory: {run.directory.resolve().name}"]
-    if run.profile is not None:
+    if run.sources:
+        parts.append("mixture: " + ", ".join(source_label(*source) for source in run.sources.items()))
+    elif run.profile is not None:
         parts.append(f"profile: {run.profile}")
     parts.append(f"status: {status}")
     return "  |  ".join(parts)
@@ -135,7 +194,8 @@ def _finish_axes(axes: Any, ylabel: str, has_data: bool, empty_note: str) -> Non
     axes.set_ylabel(ylabel)
     axes.grid(alpha=0.3)
     if has_data:
-        axes.legend()
+        # A mixture's curves (two a source) fill a legend; smaller type leaves them room.
+        axes.legend(fontsize="small" if len(axes.get_legend_handles_labels()[1]) > 4 else None)
     else:
         axes.text(0.5, 0.5, empty_note, transform=axes.transAxes, ha="center", va="center", color="gray")
 
@@ -208,13 +268,14 @@ def render_html(run: RunFiles, png: bytes) -> str:
             )
         )
 
+    parts += _sources_section(run)
     parts += _preview_sections(run)
     parts += _final_eval_section(status.get("final_eval"))
 
     parts.append("<h2>Final metrics</h2>")
     parts.append(_section_or_note(info.get("metrics"), f"not recorded (no {RUN_INFO_FILE})"))
     parts.append("<h2>Data</h2>")
-    parts.append(_section_or_note(info.get("data"), "no data report recorded"))
+    parts += _data_sections(info.get("data"))
     parts.append("<h2>Configuration</h2>")
     config = info.get("config")
     if isinstance(config, dict) and config:
@@ -248,28 +309,77 @@ def _final_eval_section(final: Any) -> list[str]:
     return ["<h2>Evaluation after training</h2>", _key_value_table(shown)]
 
 
+def _sources_section(run: RunFiles) -> list[str]:
+    """A data mixture's sources: each one's share of the trained tokens and its latest preview rates."""
+    if not run.sources:
+        return []
+    drawn = run.source_shares
+    latest: dict[str, Any] = next((round_ for round_ in reversed(run.previews) if round_.get("sources")), {})
+    rows = []
+    for name, profile in run.sources.items():
+        share, rates = drawn.get(name, {}), _rates(latest, name)
+        rows.append(
+            [
+                _cell(name),
+                _cell(profile),
+                _cell(_drawn_by(share)),
+                _cell(share.get("examples"), numeric=True),
+                _cell(share.get("trainable_tokens"), numeric=True),
+                _cell(_percent(share.get("share")), numeric=True),
+                _cell(_percent(rates.get("format_rate")), numeric=True),
+                _cell(_percent(rates.get("accuracy")), numeric=True),
+            ]
+        )
+    when = f"at step {_value(latest.get('step'))}" if latest else "(no preview round yet)"
+    headers = ["source", "profile", "drawn by", "examples", "trainable tokens", "share of trained tokens"]
+    return [
+        "<h2>Sources</h2>",
+        f'<p class="muted">a data mixture: what each source put into training, and its preview '
+        f"rates {_e(when)}</p>",
+        _table([*headers, FORMAT_RATE, ACCURACY], rows),
+    ]
+
+
+def _drawn_by(share: dict[str, Any]) -> str | None:
+    """How a source was drawn: ``weight 0.5`` or ``repeat 2``."""
+    if share.get("weight") is not None:
+        return f"weight {_value(share['weight'])}"
+    if share.get("repeat") is not None:
+        return f"repeat {_value(share['repeat'])}"
+    return None
+
+
 def _preview_sections(run: RunFiles) -> list[str]:
     parts = ["<h2>Previews</h2>"]
     if not run.previews and run.latest_preview is None:
         return [*parts, '<p class="muted">no preview rounds</p>']
+    names = list(run.sources)
     rows = [
         [
             _cell(round_.get("step"), numeric=True),
             _cell(_percent(round_.get("format_rate")), numeric=True),
             _cell(_percent(round_.get("accuracy")), numeric=True),
+            *(
+                _cell(_percent(_rates(round_, name).get(key)), numeric=True)
+                for name in names
+                for key in ("format_rate", "accuracy")
+            ),
             _cell(round_.get("seconds"), numeric=True),
             _cell(len(round_["samples"]) if isinstance(round_.get("samples"), list) else None, numeric=True),
         ]
         for round_ in run.previews
     ]
-    parts.append(_table(["step", "format rate", "accuracy", "seconds", "samples"], rows))
+    source_headers = [f"{name}: {what}" for name in names for what in (FORMAT_RATE, ACCURACY)]
+    parts.append(_table(["step", "format rate", "accuracy", *source_headers, "seconds", "samples"], rows))
     latest = run.latest_preview
     samples = latest.get("samples") if latest else None
     if latest and isinstance(samples, list) and samples:
+        mixed = any(isinstance(sample, dict) and "source" in sample for sample in samples)
         parts.append(f"<h3>Samples at step {_e(_value(latest.get('step')))}</h3>")
         sample_rows = [
             [
                 _cell(index, numeric=True),
+                *([_cell(sample.get("source"))] if mixed else []),
                 _pre(sample.get("prompt")),
                 _pre(sample.get("expected")),
                 _pre(sample.get("generated")),
@@ -279,8 +389,37 @@ def _preview_sections(run: RunFiles) -> list[str]:
             for index, sample in enumerate(samples, start=1)
             if isinstance(sample, dict)
         ]
-        parts.append(_table(["#", "prompt", "expected", "generated", "format ok", "correct"], sample_rows))
+        headers = ["#", "source", "prompt", "expected", "generated", "format ok", "correct"]
+        if not mixed:
+            headers.remove("source")
+        parts.append(_table(headers, sample_rows))
     return parts
+
+
+def _data_sections(data: Any) -> list[str]:
+    """The data report; a mixture's sources each get their own table after the mixture's."""
+    if not isinstance(data, dict) or not data:
+        return ['<p class="muted">no data report recorded</p>']
+    parts = [_key_value_table(_without_sources(data))]
+    sources = data.get("sources")
+    for source in sources if isinstance(sources, list) else []:
+        if not isinstance(source, dict):
+            continue
+        profile = source.get("profile")
+        label = source_label(str(source.get("name")), profile if isinstance(profile, str) else None)
+        parts.append(f"<h3>Source {_e(label)}</h3>")
+        report = source.get("report")
+        own = _without_sources(report) if isinstance(report, dict) else None
+        parts.append(_section_or_note(own, "no report of its own recorded"))
+    return parts
+
+
+def _without_sources(report: dict[str, Any]) -> dict[str, Any]:
+    """A data report without its list of mixture sources (empty, or shown source by source)."""
+    kept = {key: value for key, value in report.items() if not (key == "sources" and isinstance(value, list))}
+    if isinstance(kept.get("validation"), dict):
+        kept["validation"] = _without_sources(kept["validation"])
+    return kept
 
 
 def _section_or_note(data: Any, note: str) -> str:

@@ -25,7 +25,8 @@ STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.jsonl"
 """One JSON object per training log line (``loss``) or evaluation (``eval_loss``)."""
 PREVIEWS_FILE = "previews.jsonl"
-"""One JSON object per preview round: ``step``, ``format_rate``, ``accuracy``, ``samples``."""
+"""One JSON object per preview round: ``step``, ``format_rate``, ``accuracy``, ``samples``;
+for a data mixture also ``sources`` (each source's profile and rates)."""
 
 FINAL_STATUSES = ("completed", "failed", "interrupted")
 """Statuses after which a run's status file no longer changes."""
@@ -222,6 +223,46 @@ class RunFiles:
         section = config.get("profile") if isinstance(config, dict) else None
         name = section.get("name") if isinstance(section, dict) else None
         return name if isinstance(name, str) and name.strip() else None
+
+    @property
+    def sources(self) -> dict[str, str | None]:
+        """A data mixture's sources by name, each with its profile (``None`` where none is recorded).
+
+        Empty for a run of one dataset. The names come from the data report in
+        ``trainer_run.json`` (``data.sources``), then from the preview rounds, so a run
+        that is still training has them too; in the order the run lists them.
+        """
+        found: dict[str, str | None] = {}
+
+        def add(name: Any, profile: Any) -> None:
+            if isinstance(name, str) and found.get(name) is None:
+                found[name] = profile if isinstance(profile, str) else None
+
+        for name, share in self.source_shares.items():
+            add(name, share.get("profile"))
+        latest = (self.status or {}).get("previews")
+        for round_ in [*self.previews, latest if isinstance(latest, dict) else {}]:
+            sources = round_.get("sources")
+            for name, rates in sources.items() if isinstance(sources, dict) else ():
+                add(name, rates.get("profile") if isinstance(rates, dict) else None)
+        return found
+
+    @property
+    def source_shares(self) -> dict[str, dict[str, Any]]:
+        """A data mixture's sources in the data report of ``trainer_run.json`` (``data.sources``), by name.
+
+        Each: ``profile``, ``weight`` or ``repeat``, the ``examples``, ``tokens`` and
+        ``trainable_tokens`` drawn from it, its ``share`` of the trained tokens and its
+        own ``report``. Empty for a run of one dataset or one not finished.
+        """
+        data = (self.run_info or {}).get("data")
+        listed = data.get("sources") if isinstance(data, dict) else None
+        entries = listed if isinstance(listed, list) else []
+        return {
+            entry["name"]: entry
+            for entry in entries
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str)
+        }
 
     @property
     def latest_preview(self) -> dict[str, Any] | None:
