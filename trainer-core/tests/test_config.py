@@ -69,6 +69,8 @@ EXPECTED_DEFAULTS = {
         "num_proc": None,
         "trained_turns": "all",
         "allow_consecutive_assistant": False,
+        "mixture": [],
+        "mixture_strategy": "all_exhausted",
     },
     "profile": {
         "name": "chat",
@@ -139,10 +141,11 @@ def test_mutable_defaults_are_not_shared():
 
 
 def test_every_field_has_a_docstring_right_under_it():
-    tree = ast.parse(Path(schema.__file__).read_text(encoding="utf-8"))
+    modules = [Path(schema.__file__), Path(schema.__file__).with_name("mixture.py")]
+    nodes = [node for module in modules for node in ast.parse(module.read_text(encoding="utf-8")).body]
     undocumented = []
     dataclasses_seen = 0
-    for node in tree.body:
+    for node in nodes:
         if not isinstance(node, ast.ClassDef) or not any(
             "dataclass" in ast.unparse(decorator) for decorator in node.decorator_list
         ):
@@ -159,7 +162,7 @@ def test_every_field_has_a_docstring_right_under_it():
                 )
                 if not documented:
                     undocumented.append(f"{node.name}.{ast.unparse(statement.target)}")
-    assert dataclasses_seen == 10  # eight sections, LoRA and the root
+    assert dataclasses_seen == 11  # eight sections, LoRA, the root and a source of data.mixture
     assert undocumented == []
 
 
@@ -168,7 +171,7 @@ def test_iter_values_walks_every_field_in_order():
     assert paths[0] == "hyperparams.batch_size"
     assert "model.lora.target_modules" in paths
     assert "profile.options" in paths
-    assert len(paths) == len(set(paths)) == 13 + 15 + 11 + 4 + 7 + 6 + 7 + 3
+    assert len(paths) == len(set(paths)) == 13 + 15 + 13 + 4 + 7 + 6 + 7 + 3
 
 
 # create_default_config

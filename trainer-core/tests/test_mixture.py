@@ -110,6 +110,21 @@ def test_repeats_take_whole_passes(tmp_path, files, tokenizer):
     assert "source chat (chat, x3)" in data.report.format()
 
 
+def test_packing_works_across_sources(tmp_path, files, tokenizer):
+    math, chat = files
+    config = mixture_config(
+        tmp_path,
+        {"path": math, "profile": "regime3"},
+        {"path": chat, "profile": "chat"},
+        packing=True,
+    )
+    _, _, data = prepare(config, tokenizer)
+    report = data.report
+    assert report.packed_sequences == len(data.train_set) < report.examples
+    packed_tokens = sum(len(ids) for ids in data.train_set["input_ids"])
+    assert packed_tokens == report.tokens == sum(source["tokens"] for source in report.sources)
+
+
 def test_changing_a_weight_tokenizes_nothing_again(tmp_path, files, tokenizer, monkeypatch):
     from trainer.data import pipeline
 

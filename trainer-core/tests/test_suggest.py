@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from trainer.cli.suggest_cmd import suggest_profile
+from trainer.config import TrainerConfig
+from trainer.errors import TrainerError
 from trainer.profiles import ProfileEntry
 from trainer.profiles.base import InvalidExampleError
 from trainer.profiles.chat import ChatProfile
@@ -245,3 +249,150 @@ def test_cli_a_missing_dataset_names_the_argument_not_dataset_option(run_trainer
         f"Error: dataset file '{name}' not found. Pass an existing file: trainer suggest-profile DATASET"
     ]
     assert "--dataset" not in result.stderr
+
+
+# -- several datasets: a proposed mixture --------------------------------------------------
+
+
+def test_propose_mixture_takes_each_best_fit_and_names_files_that_share_a_name(installed, tmp_path):
+    from trainer.profiles.suggest import mixture_yaml, propose_mixture
+
+    installed(ChatProfile, OnlyReasoning, AlsoReasoning)
+    ranked = {
+        "x/train.jsonl": suggest_profiles(numbered(REASONING)),
+        "y/train.jsonl": suggest_profiles(numbered(PAIRS)),
+        "pairs.jsonl": suggest_profiles(numbered(PAIRS)),
+    }
+    proposal = propose_mixture(ranked)
+    assert [(s.path, s.name, s.profile, s.equally_good) for s in proposal] == [
+        ("x/train.jsonl", "train_1", "also_reasoning", ["only_reasoning"]),
+        ("y/train.jsonl", "train_2", "chat", []),
+        ("pairs.jsonl", None, "chat", []),
+    ]
+    text = mixture_yaml(proposal)
+    assert "      profile: also_reasoning  # as good a fit: only_reasoning\n" in text
+    config = TrainerConfig.from_dict(yaml.safe_load(text))
+    assert [(s.path, s.name, s.profile, s.weight) for s in config.data.mixture] == [
+        ("x/train.jsonl", "train_1", "also_reasoning", 1.0),
+        ("y/train.jsonl", "train_2", "chat", 1.0),
+        ("pairs.jsonl", None, "chat", 1.0),
+    ]
+
+
+def test_propose_mixture_refuses_a_dataset_no_profile_renders(installed):
+    from trainer.profiles.suggest import propose_mixture
+
+    installed(OnlyReasoning)
+    with pytest.raises(ValueError, match="no profile renders a row of 'pairs.jsonl'"):
+        propose_mixture({"pairs.jsonl": suggest_profiles(numbered(PAIRS))})
+
+
+def printed_block(output: str, first: str) -> str:
+    """The lines of ``output`` from the line ``first`` up to the next blank line."""
+    lines = output.splitlines()
+    start = lines.index(first)
+    end = lines.index("", start)
+    return "\n".join(lines[start:end]) + "\n"
+
+
+def test_cli_several_datasets_print_a_mixture_that_loads_as_config(installed, tmp_path, monkeypatch):
+    from trainer.config.loader import ConfigLoader
+
+    installed(ChatProfile, OnlyReasoning)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reasoning.jsonl").write_text("".join(json.dumps(row) + "\n" for row in REASONING * 2))
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in PAIRS))
+    result = CliRunner().invoke(suggest_profile, ["reasoning.jsonl", "pairs.jsonl"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.count("RANK  PROFILE") == 2
+    assert (
+        "sample: the first 2 rows of reasoning.jsonl" in out
+        and "sample: the first 2 rows of pairs.jsonl" in out
+    )
+    assert "Best fit for reasoning.jsonl: only_reasoning" in out and "Best fit for pairs.jsonl: chat" in out
+
+    block = printed_block(out, "data:")
+    assert block == (
+        "data:\n"
+        "  mixture:\n"
+        "    - path: reasoning.jsonl\n"
+        "      profile: only_reasoning\n"
+        "      weight: 1\n"
+        "    - path: pairs.jsonl\n"
+        "      profile: chat\n"
+        "      weight: 1\n"
+    )
+    from_yaml = TrainerConfig.from_dict(yaml.safe_load(block))
+    command = "  trainer run --dataset reasoning.jsonl:only_reasoning@1 --dataset pairs.jsonl:chat@1"
+    assert command in out.splitlines()
+    assert "  trainer preview --dataset reasoning.jsonl:only_reasoning@1 --dataset pairs.jsonl:chat@1" in out
+    flags = shlex.split(command)[2:]
+    from_flags = ConfigLoader().merge_with_cli_args({"dataset": flags[1::2]})
+    assert from_flags.data.mixture == from_yaml.data.mixture
+
+
+def test_cli_several_datasets_sharing_a_file_name_need_the_config_file(installed, tmp_path):
+    installed(ChatProfile)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in PAIRS))
+    paths = [str(tmp_path / "a" / "train.jsonl"), str(tmp_path / "b" / "train.jsonl")]
+    result = CliRunner().invoke(suggest_profile, paths)
+    assert result.exit_code == 0, result.output
+    assert "      name: train_1\n" in result.output and "      name: train_2\n" in result.output
+    assert "the command line cannot give them, use the config file" in result.output
+    assert "trainer run --dataset" not in result.output
+
+
+def test_cli_several_datasets_as_json(installed, tmp_path):
+    installed(ChatProfile, OnlyReasoning)
+    reasoning = write_rows(tmp_path, REASONING)
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps(row) + "\n" for row in PAIRS))
+    result = CliRunner().invoke(suggest_profile, [reasoning, str(pairs), "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert list(shown["datasets"]) == [reasoning, str(pairs)]
+    assert shown["datasets"][reasoning][0]["profile"] == "only_reasoning"
+    assert shown["mixture"] == [
+        {"path": reasoning, "profile": "only_reasoning", "weight": 1.0},
+        {"path": str(pairs), "profile": "chat", "weight": 1.0},
+    ]
+
+
+def test_cli_several_datasets_one_of_which_no_profile_renders(installed, tmp_path):
+    installed(OnlyReasoning)
+    reasoning = write_rows(tmp_path, REASONING)
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps(row) + "\n" for row in PAIRS))
+    result = CliRunner().invoke(suggest_profile, [reasoning, str(pairs)])
+    assert result.exit_code == 1 and isinstance(result.exception, TrainerError)
+    assert str(result.exception).startswith(
+        f"no installed profile renders a row of '{pairs}' (see WHY above)"
+    )
+    assert "data:" not in result.output
+
+
+def test_cli_the_same_dataset_twice_is_refused(installed, tmp_path):
+    installed(ChatProfile)
+    pairs = write_rows(tmp_path, PAIRS)
+    result = CliRunner().invoke(suggest_profile, [pairs, pairs])
+    assert isinstance(result.exception, TrainerError)
+    assert str(result.exception) == f"dataset '{pairs}' is given twice. Name each dataset once"
+
+
+def test_cli_several_datasets_with_the_installed_profiles(run_trainer, gsm8k, tmp_path):
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in PAIRS))
+    result = run_trainer("suggest-profile", str(gsm8k), "pairs.jsonl", "-n", "5")
+    assert result.returncode == 0, result.stderr
+    block = printed_block(result.stdout, "data:")
+    sources = TrainerConfig.from_dict(yaml.safe_load(block)).data.mixture
+    assert [(s.path, s.profile) for s in sources][1] == ("pairs.jsonl", "chat")
+    assert sources[0].path == str(gsm8k) and sources[0].profile != "chat"
+    run = next(line for line in result.stdout.splitlines() if line.startswith("  trainer run "))
+    shown = run_trainer("config", "show", "--json", *shlex.split(run)[2:])
+    assert shown.returncode == 0, shown.stderr
+    assert [(s["path"], s["profile"], s["weight"]) for s in json.loads(shown.stdout)["data"]["mixture"]] == [
+        (s.path, s.profile, s.weight) for s in sources
+    ]

@@ -96,6 +96,7 @@ def generation_defaults(
     run_system_prompt = saved.setting("profile", "system_prompt", defaults.profile.system_prompt)
     own_stops = saved.setting("profile", "stop_sequences")
     mixture = saved.setting("data", "mixture") or []
+    options: dict[str, Any]
     if mixture:
         name, options, run_system_prompt = _mixture_source(mixture, profile, run_system_prompt, saved)
         chosen = get_profile(name, options)
@@ -103,7 +104,7 @@ def generation_defaults(
         stops += [stop for stop in effective_stop_sequences(chosen, own_stops) if stop not in stops]
     else:
         name = profile or saved.setting("profile", "name", defaults.profile.name)
-        options: dict[str, Any] = saved.setting("profile", "options", {}) if profile is None else {}
+        options = saved.setting("profile", "options", {}) if profile is None else {}
         chosen = get_profile(name, options)
         stops = effective_stop_sequences(chosen, own_stops if profile is None else None)
     return GenerationDefaults(
@@ -131,9 +132,11 @@ def _mixture_source(
     for index, entry in enumerate(mixture):
         source = SourceConfig(**{key: value for key, value in entry.items() if key in _SOURCE_KEYS})
         profile_name = source.profile or default_profile
+        run_options = saved.setting("profile", "options", {})
+        options = source.options if source.profile or source.options else run_options
         if wanted is None or wanted in (profile_name, source_name(source, index)):
             prompt = run_system_prompt if source.system_prompt is None else source.system_prompt
-            return profile_name, dict(source.options), prompt
+            return profile_name, dict(options), prompt
     assert wanted is not None
     return wanted, {}, run_system_prompt
 
@@ -149,7 +152,9 @@ def _mixture_stops(mixture: list[dict[str, Any]], own_stops: list[str] | None, s
     stops: list[str] = []
     default_profile = saved.setting("profile", "name", "chat")
     for entry in mixture:
-        profile = get_profile(entry.get("profile") or default_profile, entry.get("options") or {})
+        own = entry.get("options") or {}
+        options = own if entry.get("profile") or own else saved.setting("profile", "options", {})
+        profile = get_profile(entry.get("profile") or default_profile, options)
         stops += [stop for stop in effective_stop_sequences(profile, own_stops) if stop not in stops]
     return stops
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -28,7 +29,9 @@ def show(origin: bool, as_json: bool, **options: Any) -> None:
     run_config, loader = load_config(options)
     origins = loader.origins() if origin else None
     if as_json and origins is not None:
-        shown = {path: {"value": value, "origin": origins[path]} for path, value in iter_values(run_config)}
+        shown = {
+            path: {"value": _plain(value), "origin": origins[path]} for path, value in iter_values(run_config)
+        }
         click.echo(json.dumps(shown, indent=2))
     elif as_json:
         click.echo(json.dumps(run_config.to_dict(), indent=2))
@@ -59,3 +62,10 @@ def validate(file: str) -> None:
 
     ConfigLoader(file).load()
     click.echo(f"{file}: valid")
+
+
+def _plain(value: Any) -> Any:
+    """A field's value as JSON writes it: a list of sections (``data.mixture``) as a list of mappings."""
+    if isinstance(value, list) and all(dataclasses.is_dataclass(item) for item in value):
+        return [dataclasses.asdict(item) for item in value]
+    return value

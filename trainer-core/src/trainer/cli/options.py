@@ -8,13 +8,18 @@ from typing import Any, TypeVar
 import click
 
 from trainer.config.loader import CLI_FLAGS
+from trainer.config.mixture import DATASET_SYNTAX
 from trainer.errors import TrainerError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 # The shortcut flags: name -> (type, help); each sets the field loader.CLI_FLAGS names.
 OVERRIDE_FLAGS: dict[str, tuple[Any, str]] = {
-    "dataset": (str, "Dataset file or directory."),
+    "dataset": (
+        str,
+        "Dataset file or directory; repeat to mix several (--dataset a.jsonl:regime3@0.7 --dataset "
+        "b.jsonl@0.3). A source without :PROFILE uses --profile.",
+    ),
     "model": (str, "Model directory or hub id."),
     "profile": (str, "Data profile name; join several with '+' to apply in turn (emoji_think+regime3)."),
     "batch_size": (int, "Per-device batch size."),
@@ -36,6 +41,9 @@ template and tokenizer render them (``preview``)."""
 
 _PATH_FLAGS = {"dataset": "file", "model": "dir", "output_dir": "dir"}
 """The shortcut flags that name files or directories, and what the shell completes for them."""
+
+_REPEATABLE = {"dataset": DATASET_SYNTAX}
+"""The shortcut flags that may be given several times, and the metavar that shows what each takes."""
 
 
 def config_options(flags: Iterable[str] = ALL_FLAGS) -> Callable[[F], F]:
@@ -86,6 +94,8 @@ def _override_option(name: str) -> Callable[[F], F]:
         "--" + name.replace("_", "-"),
         type=kind,
         default=None,
+        multiple=name in _REPEATABLE,
+        metavar=_REPEATABLE.get(name),
         help=f"{text} ({_field(name)})",
         shell_complete=completion,
     )
@@ -138,6 +148,8 @@ def _field(flag: str) -> str:
     from trainer.config import TrainerConfig
 
     path = CLI_FLAGS[flag]
+    if flag == "dataset":
+        return f"{path}, or data.mixture with :PROFILE, @WEIGHT or several"
     value: Any = TrainerConfig()
     for part in path.split("."):
         value = getattr(value, part, None)
@@ -155,6 +167,8 @@ def load_config(options: dict[str, Any]) -> Any:
 
     config_file = options.pop("config_file", None)
     overrides: dict[str, Any] = {name: options.pop(name, None) for name in OVERRIDE_FLAGS}
+    for name in _REPEATABLE:  # click gives a repeatable option as a tuple, empty when not given
+        overrides[name] = list(overrides[name] or ()) or None
     overrides["set"] = list(options.pop("set_values", ()) or ())
     loader = ConfigLoader(config_file)
     loader.load()

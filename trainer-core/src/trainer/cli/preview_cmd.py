@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 
@@ -38,26 +38,103 @@ def preview(num_examples: int, as_json: bool, show_tokens: bool, **options: Any)
     and tools, then the text the run's chat template makes of them (--model's
     template, else the demo model's), and the stop sequences at which generation
     will end. With --tokens, the first example's tokens follow, those the model
-    is trained on marked ">>".
+    is trained on marked ">>". A mixture (--dataset repeated, or data.mixture)
+    shows the first rows of each source, rendered through that source's profile.
     """
-    from trainer.conversation.display import message_lines
-    from trainer.data.chat_template import render_conversation
-    from trainer.data.conversation import build_conversation, effective_stop_sequences
-    from trainer.data.sources import iter_rows
-    from trainer.profiles import InvalidExampleError, get_profile
+    run_config, _ = load_config(options)
+    sources = _sources(run_config)
+    template, template_source = _chat_template(run_config)
+    previews = [_render_source(source, run_config, template, num_examples) for source in sources]
+    if show_tokens:
+        tokenizer = _tokenizer(run_config)
+        for shown in previews:
+            shown["tokens"] = _token_labels(tokenizer, shown["examples"][0], run_config.data.trained_turns)
+
+    if as_json:
+        for shown in previews:
+            tokens = shown.pop("tokens", None)
+            if tokens is not None:
+                shown["examples"][0]["tokens"] = [token._asdict() for token in tokens]
+        if len(sources) == 1:
+            only = previews[0]
+            shown_json: dict[str, Any] = {
+                "profile": only["profile"],
+                "chat_template": template_source,
+                "stop_sequences": only["stop_sequences"],
+                "skipped": only["skipped"],
+                "examples": only["examples"],
+            }
+        else:
+            shown_json = {"chat_template": template_source, "sources": previews}
+        click.echo(json.dumps(shown_json, indent=2, ensure_ascii=False))
+        return
+    for index, shown in enumerate(previews):
+        if len(sources) > 1:
+            if index:
+                click.echo("")
+            click.echo(f"=== source '{shown['name']}' (data.mixture[{index}]) ===")
+        _echo_source(shown, template_source)
+
+
+class _Source(NamedTuple):
+    """One dataset to preview and how the run renders it."""
+
+    name: str
+    """The source's name in a mixture; empty for a run of one dataset."""
+    dataset: str
+    profile: Any
+    system_prompt: str
+    stops: list[str]
+
+
+def _sources(run_config: Any) -> list[_Source]:
+    """What is previewed: the dataset and its profile, or each source of ``data.mixture`` and its own."""
+    from trainer.config.mixture import source_name
+    from trainer.data.conversation import effective_stop_sequences
+    from trainer.profiles import get_profile
     from trainer.profiles.compose import check_on_rows
 
-    run_config, _ = load_config(options)
-    dataset = run_config.data.dataset_path
-    profile = get_profile(run_config.profile.name, run_config.profile.options)
-    dataset = dataset or profile.default_dataset()
-    if not dataset:
-        raise TrainerError("no dataset to preview. Pass --dataset FILE or set data.dataset_path")
-    check_on_rows(profile, _first_rows(dataset))
-    stops = effective_stop_sequences(profile, run_config.profile.stop_sequences)
-    template, template_source = _chat_template(run_config)
-    data = run_config.data
+    chosen = run_config.profile
+    if not run_config.data.mixture:
+        profile = get_profile(chosen.name, chosen.options)
+        dataset = run_config.data.dataset_path or profile.default_dataset()
+        if not dataset:
+            raise TrainerError("no dataset to preview. Pass --dataset FILE or set data.dataset_path")
+        check_on_rows(profile, _first_rows(dataset))
+        stops = effective_stop_sequences(profile, chosen.stop_sequences)
+        return [_Source("", dataset, profile, chosen.system_prompt, stops)]
+    sources = []
+    for index, entry in enumerate(run_config.data.mixture):
+        name = source_name(entry, index)
+        try:
+            options = entry.options if entry.profile or entry.options else chosen.options
+            profile = get_profile(entry.profile or chosen.name, options)
+            dataset = entry.path or profile.default_dataset()
+            if not dataset:
+                raise TrainerError(f"profile '{profile.name}' ships no sample. Give the source a path")
+            check_on_rows(profile, _first_rows(dataset))
+        except TrainerError as exc:
+            raise TrainerError(f"source '{name}' (data.mixture[{index}]): {exc}") from None
+        sources.append(
+            _Source(
+                name,
+                dataset,
+                profile,
+                chosen.system_prompt if entry.system_prompt is None else entry.system_prompt,
+                effective_stop_sequences(profile, chosen.stop_sequences),
+            )
+        )
+    return sources
 
+
+def _render_source(source: _Source, run_config: Any, template: Any, num_examples: int) -> dict[str, Any]:
+    """The first ``num_examples`` rows of ``source`` rendered through its profile, as --json shows them."""
+    from trainer.data.chat_template import render_conversation
+    from trainer.data.conversation import build_conversation
+    from trainer.data.sources import iter_rows
+    from trainer.profiles import InvalidExampleError
+
+    dataset, profile, data = source.dataset, source.profile, run_config.data
     rendered: list[dict[str, Any]] = []
     skipped = 0
     for row_number, row in iter_rows(dataset):
@@ -67,13 +144,13 @@ def preview(num_examples: int, as_json: bool, show_tokens: bool, **options: Any)
             conversation = build_conversation(
                 profile,
                 row,
-                run_config.profile.system_prompt,
-                stops,
+                source.system_prompt,
+                source.stops,
                 allow_consecutive_assistant=data.allow_consecutive_assistant,
             )
             text = render_conversation(conversation.messages, template, tools=conversation.tools).text
         except InvalidExampleError as exc:
-            if run_config.data.skip_invalid:
+            if data.skip_invalid:
                 skipped += 1
                 continue
             raise InvalidExampleError(
@@ -88,33 +165,26 @@ def preview(num_examples: int, as_json: bool, show_tokens: bool, **options: Any)
                 "text": text,
             }
         )
-
     if not rendered:
         raise TrainerError(f"dataset '{dataset}' has no rows the profile '{profile.name}' can render")
+    named = {"name": source.name} if source.name else {}
+    return {
+        **named,
+        "profile": profile.name,
+        "dataset": dataset,
+        "stop_sequences": source.stops,
+        "skipped": skipped,
+        "examples": rendered,
+    }
 
-    tokens = None
-    if show_tokens:
-        tokens = _token_labels(_tokenizer(run_config), rendered[0], data.trained_turns)
 
-    if as_json:
-        if tokens is not None:
-            rendered[0]["tokens"] = [token._asdict() for token in tokens]
-        click.echo(
-            json.dumps(
-                {
-                    "profile": profile.name,
-                    "chat_template": template_source,
-                    "stop_sequences": stops,
-                    "skipped": skipped,
-                    "examples": rendered,
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
-        return
-    click.echo(f"profile: {profile.name}   dataset: {dataset}")
-    click.echo(f"stop sequences: {_show_stops(stops)}")
+def _echo_source(shown: dict[str, Any], template_source: str) -> None:
+    """One source's preview as text."""
+    from trainer.conversation.display import message_lines
+
+    rendered = shown["examples"]
+    click.echo(f"profile: {shown['profile']}   dataset: {shown['dataset']}")
+    click.echo(f"stop sequences: {_show_stops(shown['stop_sequences'])}")
     for index, item in enumerate(rendered, start=1):
         click.echo("")
         click.echo(f"=== example {index} (row {item['row']}) ===")
@@ -127,15 +197,15 @@ def preview(num_examples: int, as_json: bool, show_tokens: bool, **options: Any)
             click.echo(line)
         click.echo(f"--- chat-formatted text ({template_source}) ---")
         click.echo(item["text"], nl=False)
-    if tokens is not None:
+    if shown.get("tokens") is not None:
         from trainer.data.token_view import format_token_labels
 
         click.echo("")
         click.echo(f"=== tokens of example 1 (row {rendered[0]['row']}) ===")
-        for line in format_token_labels(tokens):
+        for line in format_token_labels(shown["tokens"]):
             click.echo(line)
-    if skipped:
-        click.echo(f"\nskipped {skipped} invalid row(s) (data.skip_invalid)")
+    if shown["skipped"]:
+        click.echo(f"\nskipped {shown['skipped']} invalid row(s) (data.skip_invalid)")
 
 
 def _first_rows(dataset: str) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from trainer.config.mixture import DATASET_SYNTAX, parse_dataset_flag
 from trainer.config.schema import TrainerConfig
 from trainer.config.validation import (
     MAX_VALUES,
@@ -32,6 +33,7 @@ from trainer.config.validation import (
     build,
     describe,
     exceeds,
+    is_section_list,
     known_paths,
     leaf_types,
     parse_text,
@@ -51,7 +53,10 @@ CLI_FLAGS = {
     "output_dir": "output.output_dir",
     "report_to": "output.report_to",
 }
-"""The command line's shortcut flags (argparse destinations) and the fields they set."""
+"""The command line's shortcut flags (argparse destinations) and the fields they set.
+
+``dataset`` also takes several values, ``PATH[:PROFILE][@WEIGHT]`` each: they set ``data.mixture``
+instead (see :func:`~trainer.config.mixture.parse_dataset_flag`)."""
 
 DEFAULT = "default"
 COMMAND_LINE = "command line"
@@ -92,7 +97,9 @@ class ConfigLoader:
         These keys are read, in this order; all others are ignored, because a
         namespace also holds options that are not config values:
 
-        - the shortcut flags in :data:`CLI_FLAGS` (``batch_size``, ``lr``, ...);
+        - the shortcut flags in :data:`CLI_FLAGS` (``batch_size``, ``lr``, ...); ``dataset`` is a
+          path, or a list of ``PATH[:PROFILE][@WEIGHT]`` for a mixture (it replaces the file's
+          ``data.dataset_path`` and ``data.mixture`` both);
         - dotted keys naming a field: ``{"hyperparams.seed": 7}``;
         - ``set``: a list of ``"section.field=value"`` strings (``--set``).
 
@@ -208,7 +215,10 @@ def _command_line_values(args: argparse.Namespace | Mapping[str, Any], problems:
     for key, value in items.items():
         if value is None or key == "set" or not isinstance(key, str):
             continue
-        if key in CLI_FLAGS:
+        if key == "dataset":
+            for path, data in _dataset_values(value, problems).items():
+                put(path, data)
+        elif key in CLI_FLAGS:
             put(CLI_FLAGS[key], value)
         elif "." in key:
             put(key, value)
@@ -229,10 +239,44 @@ def _command_line_values(args: argparse.Namespace | Mapping[str, Any], problems:
     return values
 
 
+def _dataset_values(value: Any, problems: list[str]) -> dict[str, Any]:
+    """The fields ``--dataset`` sets: ``data.dataset_path``, or ``data.mixture``; each clears the other.
+
+    ``value`` is one string or a list of them (``--dataset`` repeated), each ``PATH[:PROFILE][@WEIGHT]``.
+    One path alone is the simple form; a profile, a weight or a second path make a mixture.
+    """
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, (list, tuple)):  # a Python value: the field's type check names it
+        return {"data.dataset_path": value}
+    if not all(isinstance(text, str) for text in texts):
+        problems.append(f"--dataset: expected {DATASET_SYNTAX} strings, got {show(value)}")
+        return {}
+    sources = []
+    for text in texts:
+        try:
+            sources.append(parse_dataset_flag(text))
+        except ValueError as exc:
+            problems.append(str(exc))
+    if len(sources) != len(texts) or not texts:
+        return {}
+    if len(sources) == 1 and set(sources[0]) == {"path"}:
+        return {"data.dataset_path": texts[0], "data.mixture": []}
+    return {"data.dataset_path": None, "data.mixture": sources}
+
+
 def _not_a_field(path: str) -> str:
-    fields = [leaf for leaf in leaf_types(TrainerConfig) if leaf.startswith(f"{path}.")]
+    leaves = leaf_types(TrainerConfig)
+    fields = [leaf for leaf in leaves if leaf.startswith(f"{path}.")]
     if fields:
         return f"{path}: is a section, not a field; set its fields one by one, e.g. {fields[0]}=..."
+    listed = next(
+        (leaf for leaf in leaves if path.startswith(f"{leaf}.") and is_section_list(leaves[leaf])), None
+    )
+    if listed is not None:
+        return (
+            f"{path}: {listed} is a list, set as a whole: "
+            f"{listed}=[{{path: a.jsonl, weight: 0.5}}, {{path: b.jsonl, weight: 0.5}}]"
+        )
     return unknown_key_problem(path, known_paths(TrainerConfig))
 
 

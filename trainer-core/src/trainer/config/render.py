@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from trainer.config.schema import TrainerConfig
-from trainer.config.validation import field_values, is_section
+from trainer.config.validation import field_types, field_values, is_section, is_section_list
 
 
 def render_yaml(config: TrainerConfig, origins: Mapping[str, str] | None = None) -> str:
@@ -30,15 +30,27 @@ def _add_rows(
     section: Any, prefix: str, depth: int, origins: Mapping[str, str], rows: list[tuple[str, str]]
 ) -> None:
     indent = "  " * depth
+    hints = field_types(type(section))
     for name, value in field_values(section).items():
+        origin = origins.get(f"{prefix}{name}", "")
         if is_section(type(value)):
             rows.append((f"{indent}{name}:", ""))
             _add_rows(value, f"{prefix}{name}.", depth + 1, origins, rows)
+        elif is_section_list(hints[name]) and value:
+            # A list of sections (data.mixture): one origin for the list, every item's fields written out.
+            rows.append((f"{indent}{name}:", origin))
+            for item in value:
+                item_rows: list[tuple[str, str]] = []
+                _add_rows(item, "", depth + 2, {}, item_rows)
+                first, _ = item_rows[0]
+                item_rows[0] = (f"{indent}  - {first.lstrip()}", "")
+                rows += item_rows
         else:
-            rows.append((f"{indent}{name}: {_inline_yaml(value)}", origins.get(f"{prefix}{name}", "")))
+            rows.append((f"{indent}{name}: {inline_yaml(value)}", origin))
 
 
-def _inline_yaml(value: Any) -> str:
+def inline_yaml(value: Any) -> str:
+    """``value`` as YAML on one line (flow style), read back as the same value: ``{a: 1}``, ``'yes'``."""
     text = (
         yaml.safe_dump(value, default_flow_style=True, width=math.inf, allow_unicode=True, sort_keys=False)
         .removesuffix("\n...\n")

@@ -21,9 +21,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
+from trainer.config.checks import above, at_least, between, deepspeed_problem, found, not_blank, one_of
+from trainer.config.mixture import MIXTURE_STRATEGIES, SourceConfig, mixture_problems
 from trainer.config.validation import (
     ConfigError,
     build,
@@ -118,19 +119,19 @@ class HyperparamsConfig:
     (8-bit states, needs bitsandbytes and a GPU), sgd, ..."""
 
     def _problems(self) -> list[str]:
-        return _found(
-            _at_least("batch_size", self.batch_size, 1),
-            _above("learning_rate", self.learning_rate, 0),
-            _above("num_epochs", self.num_epochs, 0),
-            _at_least("max_steps", self.max_steps, 1, none="null to run by num_epochs"),
-            _at_least("gradient_accumulation_steps", self.gradient_accumulation_steps, 1),
-            _between("warmup_ratio", self.warmup_ratio, 0, 1),
-            _at_least("warmup_steps", self.warmup_steps, 0),
-            _at_least("weight_decay", self.weight_decay, 0),
-            _one_of("lr_scheduler_type", self.lr_scheduler_type, LR_SCHEDULER_TYPES),
-            _at_least("seed", self.seed, 0),
-            _at_least("max_grad_norm", self.max_grad_norm, 0),
-            _not_blank("optim", self.optim, "e.g. adamw_torch"),
+        return found(
+            at_least("batch_size", self.batch_size, 1),
+            above("learning_rate", self.learning_rate, 0),
+            above("num_epochs", self.num_epochs, 0),
+            at_least("max_steps", self.max_steps, 1, none="null to run by num_epochs"),
+            at_least("gradient_accumulation_steps", self.gradient_accumulation_steps, 1),
+            between("warmup_ratio", self.warmup_ratio, 0, 1),
+            at_least("warmup_steps", self.warmup_steps, 0),
+            at_least("weight_decay", self.weight_decay, 0),
+            one_of("lr_scheduler_type", self.lr_scheduler_type, LR_SCHEDULER_TYPES),
+            at_least("seed", self.seed, 0),
+            at_least("max_grad_norm", self.max_grad_norm, 0),
+            not_blank("optim", self.optim, "e.g. adamw_torch"),
             "warmup_ratio and warmup_steps are both set; set only one of them"
             if self.warmup_ratio > 0 and self.warmup_steps > 0
             else None,
@@ -155,10 +156,10 @@ class LoraConfig:
     """Merge the adapters into the base weights when exporting, instead of saving them apart."""
 
     def _problems(self) -> list[str]:
-        return _found(
-            _at_least("r", self.r, 1),
-            _at_least("alpha", self.alpha, 1),
-            _between("dropout", self.dropout, 0, 1, include_high=False),
+        return found(
+            at_least("r", self.r, 1),
+            at_least("alpha", self.alpha, 1),
+            between("dropout", self.dropout, 0, 1, include_high=False),
             "target_modules: must name at least one module, e.g. [all-linear]"
             if not any(name.strip() for name in self.target_modules)
             else None,
@@ -206,12 +207,12 @@ class ModelConfig:
 
     def _problems(self) -> list[str]:
         aliases = ", ".join(PRECISION_ALIASES)
-        return _found(
-            _one_of("precision", self.precision, PRECISIONS, note=f"or {aliases}"),
-            _at_least("max_context_length", self.max_context_length, 1),
-            _at_least("vocab_size", self.vocab_size, 1, none="null to skip the check"),
-            _one_of("attn_implementation", self.attn_implementation, ATTN_IMPLEMENTATIONS, optional=True),
-            _one_of("loss_impl", self.loss_impl, LOSS_IMPLEMENTATIONS),
+        return found(
+            one_of("precision", self.precision, PRECISIONS, note=f"or {aliases}"),
+            at_least("max_context_length", self.max_context_length, 1),
+            at_least("vocab_size", self.vocab_size, 1, none="null to skip the check"),
+            one_of("attn_implementation", self.attn_implementation, ATTN_IMPLEMENTATIONS, optional=True),
+            one_of("loss_impl", self.loss_impl, LOSS_IMPLEMENTATIONS),
         )
 
 
@@ -242,14 +243,33 @@ class DataConfig:
     """Which assistant turns the loss covers: all (tool-call turns included) or last (only the final one)."""
     allow_consecutive_assistant: bool = False
     """Accept two assistant turns in a row (each trained) instead of refusing the row."""
+    mixture: list[SourceConfig] = field(default_factory=list)
+    """Several datasets, each read by its own profile and drawn by weight or repeated: a list of
+    sources (``path``, ``profile``, ``options``, ``weight`` or ``repeat``, ...; see Data mixtures).
+    Empty: the run reads ``dataset_path`` through ``profile.name``."""
+    mixture_strategy: str = "all_exhausted"
+    """When sampling by weight stops: all_exhausted (every row of every source drawn at least once,
+    smaller sources drawn again) or first_exhausted (stop when any source runs out)."""
 
     def _problems(self) -> list[str]:
-        return _found(
-            _between("validation_split", self.validation_split, 0, 1, include_high=False),
-            _at_least("max_length", self.max_length, 8),
-            _one_of("overlength", self.overlength, OVERLENGTH_POLICIES),
-            _one_of("trained_turns", self.trained_turns, TRAINED_TURNS),
-            _at_least("num_proc", self.num_proc, 1, none="null for one process"),
+        mixed = bool(self.mixture)
+        return found(
+            *(mixture_problems(self.mixture) if mixed else []),
+            one_of("mixture_strategy", self.mixture_strategy, MIXTURE_STRATEGIES),
+            *(
+                f"{name}: set per source in data.mixture, not for the whole mixture"
+                for name, value in (
+                    ("dataset_path", self.dataset_path),
+                    ("validation_path", self.validation_path),
+                    ("validation_split", self.validation_split or None),
+                )
+                if mixed and value is not None
+            ),
+            between("validation_split", self.validation_split, 0, 1, include_high=False),
+            at_least("max_length", self.max_length, 8),
+            one_of("overlength", self.overlength, OVERLENGTH_POLICIES),
+            one_of("trained_turns", self.trained_turns, TRAINED_TURNS),
+            at_least("num_proc", self.num_proc, 1, none="null for one process"),
             "validation_path and validation_split are both set; set only one of them"
             if self.validation_path is not None and self.validation_split > 0
             else None,
@@ -274,8 +294,8 @@ class ProfileConfig:
     A single key that is the profile's own name, holding a mapping, is the keyed form."""
 
     def _problems(self) -> list[str]:
-        return _found(
-            _not_blank("name", self.name, "e.g. chat; `trainer profiles` lists them"),
+        return found(
+            not_blank("name", self.name, "e.g. chat; `trainer profiles` lists them"),
             "stop_sequences: must not contain empty strings"
             if self.stop_sequences is not None and "" in self.stop_sequences
             else None,
@@ -303,13 +323,13 @@ class InferenceConfig:
     """Prompts generated together by the evaluation after training."""
 
     def _problems(self) -> list[str]:
-        return _found(
-            _at_least("eval_steps", self.eval_steps, 0),
-            _at_least("num_samples", self.num_samples, 1),
-            _at_least("max_new_tokens", self.max_new_tokens, 1),
-            _at_least("temperature", self.temperature, 0),
-            _at_least("eval_limit", self.eval_limit, 1, none="null for every row"),
-            _at_least("eval_batch_size", self.eval_batch_size, 1),
+        return found(
+            at_least("eval_steps", self.eval_steps, 0),
+            at_least("num_samples", self.num_samples, 1),
+            at_least("max_new_tokens", self.max_new_tokens, 1),
+            at_least("temperature", self.temperature, 0),
+            at_least("eval_limit", self.eval_limit, 1, none="null for every row"),
+            at_least("eval_batch_size", self.eval_batch_size, 1),
             None
             if self.eval_dataset is None or self.eval_dataset.strip()
             else "eval_dataset: must not be empty; give a dataset file, or null to skip the evaluation",
@@ -336,12 +356,12 @@ class OutputConfig:
     float32, bfloat16 or float16."""
 
     def _problems(self) -> list[str]:
-        return _found(
-            _not_blank("output_dir", self.output_dir, "e.g. outputs/run"),
-            _at_least("save_steps", self.save_steps, 1),
-            _at_least("save_total_limit", self.save_total_limit, 1, none="null to keep all"),
-            *(_one_of("report_to", name, REPORT_TO) for name in self.report_to),
-            _one_of("save_dtype", self.save_dtype, SAVE_DTYPES),
+        return found(
+            not_blank("output_dir", self.output_dir, "e.g. outputs/run"),
+            at_least("save_steps", self.save_steps, 1),
+            at_least("save_total_limit", self.save_total_limit, 1, none="null to keep all"),
+            *(one_of("report_to", name, REPORT_TO) for name in self.report_to),
+            one_of("save_dtype", self.save_dtype, SAVE_DTYPES),
         )
 
 
@@ -375,22 +395,22 @@ class SystemConfig:
     transformers choose (nccl on CUDA GPUs, gloo on CPU)."""
 
     def _problems(self) -> list[str]:
-        return _found(
-            _not_blank("base_dir", self.base_dir, "e.g. ."),
-            _not_blank("status_file", self.status_file, "e.g. status.json"),
+        return found(
+            not_blank("base_dir", self.base_dir, "e.g. ."),
+            not_blank("status_file", self.status_file, "e.g. status.json"),
             None
             if _DEVICE.fullmatch(self.device)
             else f"device: must be one of {', '.join(DEVICES)}, got {self.device!r}",
             *(
-                _one_of("fsdp", word, FSDP_OPTIONS, note="separated by spaces, or true")
+                one_of("fsdp", word, FSDP_OPTIONS, note="separated by spaces, or true")
                 for word in self.fsdp.split()
                 if self.fsdp.strip().lower() != "true"
             ),
-            _deepspeed_problem(self.deepspeed, self.base_dir),
+            deepspeed_problem(self.deepspeed, self.base_dir),
             "deepspeed: set together with fsdp; use one of them"
             if self.fsdp.strip() and self.deepspeed
             else None,
-            _one_of("ddp_backend", self.ddp_backend, DDP_BACKENDS, optional=True),
+            one_of("ddp_backend", self.ddp_backend, DDP_BACKENDS, optional=True),
         )
 
 
@@ -406,7 +426,7 @@ class DebugConfig:
     """Use only the first this many training examples; None uses all."""
 
     def _problems(self) -> list[str]:
-        return _found(_at_least("example_limit", self.example_limit, 1, none="null to use all"))
+        return found(at_least("example_limit", self.example_limit, 1, none="null to use all"))
 
 
 @dataclass(kw_only=True)
@@ -432,7 +452,7 @@ class TrainerConfig:
 
     def _problems(self) -> list[str]:
         sharded = self.system.fsdp.strip() or self.system.deepspeed
-        return _found(
+        return found(
             "model.lora.merge_on_export: not possible with system.fsdp or system.deepspeed, whose "
             "processes each hold part of the weights; set it to false and merge the saved adapter "
             "afterwards (peft's merge_and_unload)"
@@ -534,63 +554,3 @@ def _normalize_precision(value: Any) -> Any:
         lowered = value.strip().lower()
         return PRECISION_ALIASES.get(lowered, lowered)
     return value
-
-
-# Value checks: each returns a problem line or None; NaN fails every range check.
-
-
-def _found(*problems: str | None) -> list[str]:
-    return [problem for problem in problems if problem]
-
-
-def _at_least(name: str, value: float | None, minimum: float, none: str = "") -> str | None:
-    if value is None or value >= minimum:
-        return None
-    also = f" (or {none})" if none else ""
-    return f"{name}: must be at least {minimum}{also}, got {value!r}"
-
-
-def _above(name: str, value: float, bound: float) -> str | None:
-    return None if value > bound else f"{name}: must be greater than {bound}, got {value!r}"
-
-
-def _between(name: str, value: float, low: float, high: float, include_high: bool = True) -> str | None:
-    inside = low <= value <= high if include_high else low <= value < high
-    if inside:
-        return None
-    interval = f"from {low} to {high}" if include_high else f"from {low} to below {high}"
-    return f"{name}: must be {interval}, got {value!r}"
-
-
-def _one_of(
-    name: str, value: str | None, choices: tuple[str, ...], optional: bool = False, note: str = ""
-) -> str | None:
-    if value in choices or (optional and value is None):
-        return None
-    allowed = ", ".join(choices) + (" or null" if optional else "") + (f" ({note})" if note else "")
-    guess = did_you_mean(value, choices) if isinstance(value, str) else ""
-    return f"{name}: must be one of {allowed}, got {value!r}{guess}"
-
-
-def _not_blank(name: str, value: str, example: str) -> str | None:
-    return None if value.strip() else f"{name}: must not be empty ({example})"
-
-
-def _deepspeed_problem(path: str | None, base_dir: str) -> str | None:
-    if path is None:
-        return None
-    if not path.strip():
-        return "deepspeed: must be the path of a DeepSpeed JSON config, or null for none"
-    resolved = Path(path).expanduser()
-    if not resolved.is_absolute():
-        resolved = Path(base_dir).expanduser() / resolved
-    try:
-        found = resolved.is_file()
-    except OSError:  # a name the file system cannot even look up (too long, say)
-        found = False
-    if found:
-        return None
-    return (
-        f"deepspeed: DeepSpeed config '{path}' not found (looked for {resolved}). "
-        "Pass the path of an existing JSON file, or null for none"
-    )

@@ -16,8 +16,10 @@ A section opts in to two hooks, both optional:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
+import functools
 import reprlib
 import types
 from collections.abc import Iterable, Mapping, Sequence
@@ -101,13 +103,15 @@ def _build(
                 values[name] = _build(hint, raw, problems, f"{path}.", known)
             else:
                 problems.append(f"{path}: expected a mapping of {name} settings, got {show(raw)}")
+        elif is_section_list(hint):
+            values[name] = _build_list(get_args(hint)[0], raw, problems, path)
         else:
             values[name] = raw
 
     instance = cls(**values)
     defaults = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for name, raw in values.items():
-        if is_section(hints[name]):
+        if is_section(hints[name]) or is_section_list(hints[name]):
             continue
         try:
             setattr(instance, name, coerce(getattr(instance, name), hints[name]))
@@ -118,6 +122,43 @@ def _build(
     if check is not None:
         problems.extend(f"{prefix}{problem}" for problem in check())
     return instance
+
+
+def _build_list(item: type[T], raw: Any, problems: list[str], path: str) -> list[T]:
+    """A list of ``item`` sections from a list of mappings (or instances); problems as ``path[i].key``."""
+    if raw is None:
+        return []
+    if not isinstance(raw, (list, tuple)):
+        problems.append(f"{path}: expected a list of mappings, got {show(raw)}")
+        return []
+    built = []
+    item_known = known_paths(item)
+    # A YAML alias repeats one mapping without repeating its text: each object is checked once, so
+    # a few lines of `[*a, *a, ...]` cost no more than one item (its problems are named at its first
+    # index), and its later places get copies of what it built.
+    seen: dict[int, T] = {}
+    for index, entry in enumerate(raw):
+        prefix = f"{path}[{index}]"
+        if id(entry) in seen:
+            built.append(_copy_section(seen[id(entry)]))
+            continue
+        values = field_values(entry) if isinstance(entry, item) else entry
+        if not isinstance(values, Mapping):
+            problems.append(f"{prefix}: expected a mapping, got {show(values)}")
+            continue
+        known = [f"{prefix}.{sub}" for sub in item_known]
+        seen[id(entry)] = _build(item, values, problems, f"{prefix}.", known)
+        built.append(seen[id(entry)])
+    return built
+
+
+def _copy_section(section: T) -> T:
+    """A copy of ``section`` that shares no list or dict with it; quicker than ``copy.deepcopy``."""
+    clone = copy.copy(section)
+    for name, value in field_values(section).items():
+        if isinstance(value, (list, dict)):
+            setattr(clone, name, copy.deepcopy(value))
+    return clone
 
 
 def coerce(value: Any, hint: Any) -> Any:
@@ -191,7 +232,7 @@ def parse_text(text: str, hint: Any) -> Any:
             raise FieldTypeError from None
     if hint is float:
         return coerce(stripped, float)
-    if get_origin(hint) is list and not stripped.startswith("["):
+    if get_origin(hint) is list and not is_section_list(hint) and not stripped.startswith("["):
         return [item.strip() for item in stripped.split(",") if item.strip()]
     try:
         value = yaml.safe_load(stripped)
@@ -231,6 +272,8 @@ def describe(hint: Any) -> str:
     words = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
     if base in words:
         text = words[base]
+    elif is_section_list(base):
+        text = "a list of mappings"
     elif get_origin(base) is list:
         text = "a list of strings"
     elif get_origin(base) is dict:
@@ -277,13 +320,19 @@ def unknown_key_problem(path: str, known_paths: Iterable[str]) -> str:
     siblings = {p.rpartition(".")[2]: p for p in known if p.rpartition(".")[0] == parent}
     guesses = (
         [p for p in known if p.rpartition(".")[2] == name]
-        or [siblings[close] for close in difflib.get_close_matches(name, list(siblings), n=1)]
+        or [siblings[close] for close in _closest(name, tuple(siblings))]
         or difflib.get_close_matches(path, known, n=1)
     )
     kind = "unknown key" if parent else "unknown section"
     if guesses:
         return f"{path}: {kind}; did you mean '{guesses[0]}'?"
     return f"{path}: {kind} (known: {', '.join(siblings)})" if siblings else f"{path}: {kind}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _closest(name: str, names: tuple[str, ...]) -> list[str]:
+    # Cached: every item of a list of sections misspells its keys against the same names.
+    return difflib.get_close_matches(name, names, n=1)
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
@@ -294,29 +343,49 @@ def did_you_mean(value: str, choices: Iterable[str]) -> str:
 
 def field_types(cls: type) -> dict[str, Any]:
     """Each field of the dataclass ``cls`` and its resolved type hint, in order."""
-    hints = get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+    return dict(_field_types(cls))
 
 
 def leaf_types(cls: type) -> dict[str, Any]:
-    """Every non-dataclass field under ``cls``, by dotted path (``model.lora.r``)."""
-    leaves: dict[str, Any] = {}
-    for name, hint in field_types(cls).items():
-        if is_section(hint):
-            leaves.update({f"{name}.{path}": sub for path, sub in leaf_types(hint).items()})
-        else:
-            leaves[name] = hint
-    return leaves
+    """Every non-dataclass field under ``cls``, by dotted path (``model.lora.r``).
+
+    A list of sections (``data.mixture``) is one field: its items have no dotted paths.
+    """
+    return dict(_leaf_types(cls))
 
 
 def known_paths(cls: type) -> tuple[str, ...]:
     """Every dotted path under ``cls``: sections, subsections and fields."""
+    return _known_paths(cls)
+
+
+# Resolving type hints evaluates every annotation's text; a list of sections builds the same
+# class once per item, so each class is resolved once.
+@functools.cache
+def _field_types(cls: type) -> tuple[tuple[str, Any], ...]:
+    hints = get_type_hints(cls)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
+
+
+@functools.cache
+def _known_paths(cls: type) -> tuple[str, ...]:
     paths: list[str] = []
-    for name, hint in field_types(cls).items():
+    for name, hint in _field_types(cls):
         paths.append(name)
         if is_section(hint):
-            paths += [f"{name}.{path}" for path in known_paths(hint)]
+            paths += [f"{name}.{path}" for path in _known_paths(hint)]
     return tuple(paths)
+
+
+@functools.cache
+def _leaf_types(cls: type) -> tuple[tuple[str, Any], ...]:
+    leaves: list[tuple[str, Any]] = []
+    for name, hint in _field_types(cls):
+        if is_section(hint):
+            leaves += [(f"{name}.{path}", sub) for path, sub in _leaf_types(hint)]
+        else:
+            leaves.append((name, hint))
+    return tuple(leaves)
 
 
 def field_values(instance: Any) -> dict[str, Any]:
@@ -327,6 +396,12 @@ def field_values(instance: Any) -> dict[str, Any]:
 def is_section(hint: Any) -> bool:
     """True when a field's type is itself a dataclass (a section or subsection)."""
     return isinstance(hint, type) and dataclasses.is_dataclass(hint)
+
+
+def is_section_list(hint: Any) -> bool:
+    """True when a field's type is a list of dataclasses (``data.mixture``: a list of sources)."""
+    args = get_args(hint)
+    return get_origin(hint) is list and len(args) == 1 and is_section(args[0])
 
 
 def _unwrap_optional(hint: Any) -> tuple[Any, bool]:

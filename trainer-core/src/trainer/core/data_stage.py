@@ -99,8 +99,9 @@ def resolve_sources(config: TrainerConfig, base_dir: Path) -> list[Source]:
         name = source_name(entry, index)
         label = f"source '{name}' (data.mixture[{index}])"
         profile_name = entry.profile or chosen.name
+        options = entry.options if entry.profile or entry.options else chosen.options
         with _naming(label):
-            profile = get_profile(profile_name, entry.options)
+            profile = get_profile(profile_name, options)
         limits = [value for value in (entry.limit, config.debug.example_limit) if value is not None]
         sources.append(
             Source(
@@ -110,7 +111,7 @@ def resolve_sources(config: TrainerConfig, base_dir: Path) -> list[Source]:
                 profile=profile,
                 system_prompt=chosen.system_prompt if entry.system_prompt is None else entry.system_prompt,
                 stops=effective_stop_sequences(profile, chosen.stop_sequences),
-                path=resolve_source(base_dir, str(entry.path)),
+                path=None if entry.path is None else resolve_source(base_dir, entry.path),
                 validation_path=None
                 if entry.validation_path is None
                 else resolve_source(base_dir, entry.validation_path),
@@ -142,11 +143,14 @@ def load_rows(
     rows = RunRows(train=[], validation=[], previews=[])
     for source in sources:
         path = source.path
+        named = f" for {source.label}" if source.label else ""
         if path is None and (own_sample := source.profile.default_dataset()):
             path = own_sample
-            on_message(f"No dataset given: using the sample that profile '{source.profile.name}' ships")
+            own = f"the sample that profile '{source.profile.name}' ships"
+            on_message(f"No dataset given{named}: using {own}")
         elif path is None:
-            on_message("No dataset given: using the built-in sample dataset (arithmetic word problems)")
+            own = "the built-in sample dataset (arithmetic word problems)"
+            on_message(f"No dataset given{named}: using {own}")
         with _naming(source.label):
             train_rows, eval_rows = load_raw_datasets(
                 path,

@@ -7,6 +7,9 @@ profile declares about the data it is made for), then by how specific the fit
 is: a profile that states what it suits (``suits``) and rates the rows above
 zero comes before one that states nothing. Profiles still equal are tied: they
 share a rank, and each names the others it is tied with.
+
+For several datasets, :func:`propose_mixture` puts each with its best profile into a
+``data.mixture`` of equal weights, and :func:`mixture_yaml` writes it as a config file's lines.
 """
 
 from __future__ import annotations
@@ -138,6 +141,64 @@ def suggest_profiles(rows: Iterable[tuple[int, Mapping[str, Any]]]) -> list[Sugg
         if suggestion.rendered and not suggestion.specific:
             suggestion.ranks_after = [s.name for s in suggestions if s.specific and s._order()[:2] == key[:2]]
     return suggestions
+
+
+@dataclass
+class ProposedSource:
+    """One dataset of a proposed mixture and the profile that fits it best."""
+
+    path: str
+    """The dataset, as the user named it."""
+    profile: str
+    """The best-ranked profile (the first in name order when several are tied)."""
+    name: str | None = None
+    """Set only where two datasets would otherwise share a name (their file names without suffix)."""
+    equally_good: list[str] = field(default_factory=list)
+    """Profiles tied with ``profile``: they fit as well and differ in the answer format they teach."""
+    weight: float = 1.0
+    """Its sampling weight: equal for every source (weights are relative)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The source as one item of ``data.mixture``."""
+        named = {} if self.name is None else {"name": self.name}
+        return {"path": self.path, **named, "profile": self.profile, "weight": self.weight}
+
+
+def propose_mixture(ranked: Mapping[str, list[Suggestion]]) -> list[ProposedSource]:
+    """A mixture of every dataset in ``ranked`` (path to its suggestions, best first), each read by
+    its best profile, with equal weights. Datasets whose file names would give two sources one
+    name get distinct names (``train_1``, ``train_2``).
+
+    :raises ValueError: a dataset has no suggestion that renders a row.
+    """
+    from trainer.config.mixture import SourceConfig, source_name
+
+    proposal = []
+    for path, suggestions in ranked.items():
+        best = suggestions[0] if suggestions else None
+        if best is None or best.rendered == 0:
+            raise ValueError(f"no profile renders a row of {path!r}")
+        proposal.append(ProposedSource(path, best.name, equally_good=list(best.tied_with)))
+    names = [source_name(SourceConfig(path=source.path), index) for index, source in enumerate(proposal)]
+    for index, source in enumerate(proposal):
+        if names.count(names[index]) > 1:
+            source.name = f"{names[index]}_{names[: index + 1].count(names[index])}"
+    return proposal
+
+
+def mixture_yaml(proposal: list[ProposedSource]) -> str:
+    """``proposal`` as the ``data: mixture:`` lines of a config file; a comment names tied profiles."""
+    from trainer.config.render import inline_yaml
+
+    lines = ["data:", "  mixture:"]
+    for source in proposal:
+        lines.append(f"    - path: {inline_yaml(source.path)}")
+        if source.name is not None:
+            lines.append(f"      name: {inline_yaml(source.name)}")
+        also = f"  # as good a fit: {', '.join(source.equally_good)}" if source.equally_good else ""
+        lines.append(f"      profile: {inline_yaml(source.profile)}{also}")
+        lines.append(f"      weight: {source.weight:g}")
+    return "\n".join(lines) + "\n"
 
 
 def _names(names: list[str]) -> str:
