@@ -94,6 +94,7 @@ EXPECTED_DEFAULTS = {
         "report_to": [],
         "keep_checkpoints": False,
         "save_dtype": "auto",
+        "disk_space_check": "refuse",
     },
     "system": {
         "base_dir": ".",
@@ -171,7 +172,7 @@ def test_iter_values_walks_every_field_in_order():
     assert paths[0] == "hyperparams.batch_size"
     assert "model.lora.target_modules" in paths
     assert "profile.options" in paths
-    assert len(paths) == len(set(paths)) == 13 + 15 + 13 + 4 + 7 + 6 + 7 + 3
+    assert len(paths) == len(set(paths)) == 13 + 15 + 13 + 4 + 7 + 7 + 7 + 3
 
 
 # create_default_config

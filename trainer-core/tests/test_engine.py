@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -215,6 +216,8 @@ def test_cli_run_and_generate_with_the_embedded_demo(run_trainer, tmp_path):
     assert "Using the embedded demo model" in result.stderr
     assert "built-in sample dataset" in result.stderr
     assert "Trained 3 steps" in result.stdout
+    end_line = r"Trained 3 steps in [\d.]+ s \(loss [\d.]+ -> [\d.]+, [\d,]+ tokens/s, precision "
+    assert re.search(end_line, result.stdout)
     generated = run_trainer(
         "generate",
         "--model",

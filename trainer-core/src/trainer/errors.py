@@ -16,6 +16,19 @@ class TrainerError(Exception):
     exit_code = 2
 
 
+class FileSystemError(TrainerError):
+    """The machine got in the way: a full disk, no permission, a read-only filesystem, a file that vanished.
+
+    Not the user's input and not a bug, but fixed the same way: the message names the
+    path (or filesystem), what was being done and the fix, and the command line exits
+    with code 2. :mod:`trainer.os_errors` recognises these errors however they are wrapped.
+    """
+
+
+class OutOfSpaceError(FileSystemError):
+    """The disk (or the quota) filled up: ``no space left on <filesystem> while <what>; <how much>``."""
+
+
 class PluginError(TrainerError):
     """A plugin is missing, broken or conflicts with another plugin."""
 

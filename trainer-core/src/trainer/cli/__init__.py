@@ -190,9 +190,16 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
-    except Exception as exc:  # a bug, not bad input: say so briefly, keep the traceback for --debug
+    except Exception as exc:  # the machine's doing, or a bug: say so briefly, keep the traceback for --debug
         if _debug:
             raise
+        from trainer.os_errors import describe
+
+        # A full disk, no permission, a read-only filesystem, a vanished file: named like bad input.
+        line = describe(exc)
+        if line is not None:
+            click.echo(f"Error: {line}", err=True)
+            sys.exit(2)
         click.echo(
             f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True
         )

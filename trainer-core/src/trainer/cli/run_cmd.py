@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from trainer.cli.options import ALL_FLAGS, config_options, load_config, quiet_libraries, show_library_logs
+from trainer.errors import TrainerError
 
 
 @click.command(short_help="Fine-tune a model on a dataset through a profile.")
@@ -24,7 +25,13 @@ from trainer.cli.options import ALL_FLAGS, config_options, load_config, quiet_li
     metavar="[PATH]",
     help="Continue from the latest checkpoint in the output directory, or from the checkpoint at PATH.",
 )
-def run(dry_run: bool, overwrite: bool, resume: str | None, **options: Any) -> None:
+@click.option(
+    "--resume-anyway",
+    is_flag=True,
+    help="With --resume, continue even if the batch, schedule, data, model or seed differ from the "
+    "checkpoint's (refused otherwise).",
+)
+def run(dry_run: bool, overwrite: bool, resume: str | None, resume_anyway: bool, **options: Any) -> None:
     """Fine-tune a causal LM on a dataset rendered through a profile.
 
     With no --model, a tiny embedded Qwen3 model is trained (the offline demo);
@@ -32,10 +39,14 @@ def run(dry_run: bool, overwrite: bool, resume: str | None, **options: Any) -> N
 
     SIGINT (Ctrl-C) or SIGTERM (cluster pre-emption) stops after the current
     step with a checkpoint saved and exits 130 or 143; the same command with
-    --resume continues. A second signal stops at once.
+    --resume continues. A second signal stops at once. --resume checks the
+    checkpoint is whole (passing over a damaged newest one) and that the
+    settings that define the run are the checkpoint's.
     """
     from trainer.core import TrainerEngine
 
+    if resume_anyway and not resume:
+        raise TrainerError("--resume-anyway goes with --resume: add --resume, or leave --resume-anyway out")
     config, _ = load_config(options)
     if config.debug.verbose:
         show_library_logs()
@@ -48,7 +59,7 @@ def run(dry_run: bool, overwrite: bool, resume: str | None, **options: Any) -> N
         on_message=lambda line: click.echo(line, err=True),
         on_report=lambda report: click.echo(report.format()),  # stdout, before training starts
     )
-    result = engine.run_job(config, overwrite=overwrite, resume=resume)
+    result = engine.run_job(config, overwrite=overwrite, resume=resume, resume_anyway=resume_anyway)
     elapsed = time.perf_counter() - started
     if not result.main_process:  # one of several processes: the main one reports
         return
@@ -68,7 +79,9 @@ def run(dry_run: bool, overwrite: bool, resume: str | None, **options: Any) -> N
         )
     else:
         done = f"Trained {result.steps} steps in {elapsed:.1f} s ("
-    click.echo(f"{done}{loss}precision {metrics.get('precision')}).")
+    speed = metrics.get("tokens_per_second")
+    speed_text = f"{speed:,.0f} tokens/s, " if speed else ""
+    click.echo(f"{done}{loss}{speed_text}precision {metrics.get('precision')}).")
     size = f" ({_gigabytes(result.output_bytes)} in all)" if result.output_bytes is not None else ""
     click.echo(f"Model saved to {result.output_dir}{size}; status in {result.status_file}")
     click.echo(f'Try it: trainer generate --model {result.output_dir} "<your prompt>"')

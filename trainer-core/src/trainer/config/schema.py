@@ -50,6 +50,7 @@ LR_SCHEDULER_TYPES = (
 PRECISIONS = ("auto", "bfloat16", "float16", "float32")
 PRECISION_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 SAVE_DTYPES = ("auto", "float32", "bfloat16", "float16")
+DISK_SPACE_CHECKS = ("refuse", "warn", "off")
 LOSS_IMPLEMENTATIONS = ("auto", "chunked", "liger", "standard")
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2", "flex_attention")
 OVERLENGTH_POLICIES = ("drop", "truncate", "error")
@@ -354,6 +355,10 @@ class OutputConfig:
     save_dtype: str = "auto"
     """Dtype the final model is saved in: auto (the base model's own; float32 for the demo model),
     float32, bfloat16 or float16."""
+    disk_space_check: str = "refuse"
+    """Before training, compare the space the checkpoints and the final model need with the free
+    space on the output filesystem. refuse: warn when short of what the run needs at its fullest,
+    stop when short of the final model and one checkpoint; warn: only warn; off: do not compare."""
 
     def _problems(self) -> list[str]:
         return found(
@@ -362,6 +367,7 @@ class OutputConfig:
             at_least("save_total_limit", self.save_total_limit, 1, none="null to keep all"),
             *(one_of("report_to", name, REPORT_TO) for name in self.report_to),
             one_of("save_dtype", self.save_dtype, SAVE_DTYPES),
+            one_of("disk_space_check", self.disk_space_check, DISK_SPACE_CHECKS),
         )
 
 

@@ -22,6 +22,7 @@ from trainer.core.arguments import (
     distributed_arguments,
     training_arguments,
 )
+from trainer.core.checkpoints import checkpoint_dirs, resume_point, run_settings
 from trainer.core.data_stage import (
     check_stops_across,
     final_eval_items,
@@ -30,8 +31,9 @@ from trainer.core.data_stage import (
     tokenize,
     union_stops,
 )
+from trainer.core.disk import check_space, record_failure
 from trainer.core.interrupt import RunInterrupted
-from trainer.core.output_dir import prepare_output_dir
+from trainer.core.output_dir import claim_output_dir
 from trainer.core.paths import model_source, resolve
 from trainer.core.saving import gathered_state_dict, save_dtype, save_final_model, weights_spread
 from trainer.errors import TrainerError
@@ -90,13 +92,21 @@ class TrainerEngine:
             self.on_message = _say_nothing
             self.on_report = _say_nothing
 
-    def run_job(self, config: TrainerConfig, overwrite: bool = False, resume: str | None = None) -> RunResult:
+    def run_job(
+        self,
+        config: TrainerConfig,
+        overwrite: bool = False,
+        resume: str | None = None,
+        resume_anyway: bool = False,
+    ) -> RunResult:
         """Train according to ``config``; with ``config.debug.dry_run``, stop before training.
 
         :param overwrite: allow a non-empty output directory (its contents are replaced).
         :param resume: ``"latest"`` to continue from the newest checkpoint in the output
             directory, or the path of a checkpoint directory: model, optimiser,
             scheduler, RNG state and position in the data are restored.
+        :param resume_anyway: resume even though settings that change the run (batch, schedule,
+            data, model, seed) differ from the checkpoint's; they are refused otherwise.
         :raises TrainerError: bad input, with a message naming the fix; the status
             file then says ``failed``.
         :raises RunInterrupted: SIGINT or SIGTERM stopped training after saving a
@@ -109,31 +119,33 @@ class TrainerEngine:
         output_dir = resolve(base_dir, config.output.output_dir)
         status_file = resolve(output_dir, config.system.status_file)
         dry_run = config.debug.dry_run
-        # With several processes, the main one alone checks and clears the output directory and
-        # reports; the others must not find its status file there and refuse to start.
+        # With several processes, the main one alone locks, checks and clears the output directory
+        # and reports; the others must not find its status file there and refuse to start. The lock
+        # (one run per directory) comes before anything there is cleared or read; dry runs take none.
         main = _is_main_process()
-        if not dry_run and not resume and main:
-            news = prepare_output_dir(output_dir, status_file, overwrite)
-            if news:
-                self.on_message(news)
+        lock = None
+        if not dry_run and main:
+            lock = claim_output_dir(output_dir, status_file, overwrite, resume, self.on_message)
 
         hub = StatusHub([] if dry_run or not main else self._sinks(output_dir, status_file, config))
         hub.emit("start", status="starting")
+        self.space_needed: dict[str, Any] | None = None  # the disk space check's estimate, once made
         try:
-            result = self._run(config, base_dir, output_dir, hub, resume)
+            result = self._run(config, base_dir, output_dir, hub, resume, resume_anyway)
         except KeyboardInterrupt:
             hub.emit("failure", status="interrupted", error="interrupted by the user")
             raise
         except RunInterrupted:
             raise
-        except TrainerError as exc:
-            hub.emit("failure", status="failed", error=str(exc))
-            raise
-        except Exception as exc:
-            hub.emit("failure", status="failed", error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a full disk's partial files go first, then its status (core/disk.py)
+            failure = record_failure(exc, hub, output_dir, status_file, self.status_writer, self.space_needed)
+            if failure is not exc:
+                raise failure from exc
             raise
         finally:
             hub.close()
+            if lock is not None:
+                lock.release()
         result.status_file = None if dry_run else status_file
         result.main_process = main
         return result
@@ -141,7 +153,13 @@ class TrainerEngine:
     # -- the flow ----------------------------------------------------------------
 
     def _run(
-        self, config: TrainerConfig, base_dir: Path, output_dir: Path, hub: StatusHub, resume: str | None
+        self,
+        config: TrainerConfig,
+        base_dir: Path,
+        output_dir: Path,
+        hub: StatusHub,
+        resume: str | None,
+        resume_anyway: bool = False,
     ) -> RunResult:
         from trainer.data.pipeline import build_collator
         from trainer.models.loading import load_tokenizer, resolve_precision
@@ -201,6 +219,11 @@ class TrainerEngine:
             hyper, note = apply_demo_budget(hyper, args, report.tokens, len(train_set))
             if note:
                 self.on_message(note)
+        # Before the model is loaded: a damaged checkpoint or changed settings are refused early.
+        settings = run_settings(config, hyper)
+        checkpoint = resume_point(
+            resume, output_dir / CHECKPOINTS_DIR, settings, resume_anyway, self.on_message
+        )
         self.on_message(_plan(config, sources, model_path, hyper, len(train_set), precision, output_dir))
         self.on_report(report)  # before the first step: it tells whether the data is right
         if config.debug.dry_run:
@@ -238,6 +261,7 @@ class TrainerEngine:
                 _status_callback(hub, report, _packed_length(config)),
                 *_plugin_callbacks(hub),
             ],
+            run_settings=settings,
         )
         if args.fsdp and not trainer.is_fsdp_enabled:
             self.on_message(
@@ -259,14 +283,12 @@ class TrainerEngine:
             previews.trainer = trainer
             trainer.add_callback(previews)
         _send_tensorboard_to(trainer, output_dir / "tensorboard")
+        self.space_needed = check_space(trainer, output_dir, checkpoint, config, model_path, self.on_message)
 
         # 4. Train.
         from trainer.core.callbacks import StopOnRequestCallback
-        from trainer.core.interrupt import StopRequest, checkpoint_to_resume, stop_on_signals
+        from trainer.core.interrupt import StopRequest, stop_on_signals
 
-        checkpoint = checkpoint_to_resume(resume, output_dir / CHECKPOINTS_DIR) if resume else None
-        if checkpoint:
-            self.on_message(f"Resuming from step {_checkpoint_step(checkpoint)} ({checkpoint})")
         stop = StopRequest()
         if not config.output.keep_checkpoints:
             from trainer.core.callbacks import NoFinalCheckpointCallback
@@ -276,7 +298,7 @@ class TrainerEngine:
         with stop_on_signals(stop):
             output = trainer.train(resume_from_checkpoint=checkpoint)
         if stop.signum is not None:
-            saved = _newest_checkpoint(output_dir / CHECKPOINTS_DIR)
+            saved = (checkpoint_dirs(output_dir / CHECKPOINTS_DIR) or [output_dir / CHECKPOINTS_DIR])[0]
             hub.emit("end", status="interrupted", step=output.global_step, error=None)
             raise RunInterrupted(
                 f"training stopped by {stop.name} at step {output.global_step}; checkpoint saved in {saved}. "
@@ -291,6 +313,7 @@ class TrainerEngine:
             "final_loss": final_loss,
             "resumed_from_step": hub.state.get("resumed_from_step"),
             "elapsed_seconds": hub.state.get("elapsed_seconds"),
+            "tokens_per_second": hub.state.get("tokens_per_second"),
             "precision": precision,
             "loss_impl": loss_impl,
             "save_dtype": save_dtype(config, model_path),
@@ -410,10 +433,14 @@ def _build_trainer(
     collator: Any,
     args: Any,
     callbacks: list[Any],
+    run_settings: dict[str, Any],
 ) -> Any:
-    from transformers import PrinterCallback, ProgressCallback, Trainer
+    from transformers import PrinterCallback, ProgressCallback
 
-    trainer = Trainer(
+    from trainer.core.checkpoint_trainer import CheckpointingTrainer
+
+    trainer = CheckpointingTrainer(  # checkpoints whole or absent, each with the run's settings
+        run_settings=run_settings,
         model=model,
         args=args,
         train_dataset=train_set,
@@ -549,28 +576,9 @@ def _say_nothing(message: Any) -> None:
     """``on_message`` for the processes other than the main one."""
 
 
-
 def _size(directory: Path) -> int:
     """Bytes of the files under ``directory``."""
     return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
-
-
-def _newest_checkpoint(checkpoints_dir: Path) -> str:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    found = get_last_checkpoint(str(checkpoints_dir)) if checkpoints_dir.is_dir() else None
-    return str(found or checkpoints_dir)
-
-
-def _checkpoint_step(checkpoint: str) -> int:
-    """The step a checkpoint was saved at, from its ``trainer_state.json``."""
-    import json
-
-    try:
-        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
-        return int(state["global_step"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0
 
 
 def _last_logged_loss(trainer: Any) -> float | None:
@@ -578,7 +586,6 @@ def _last_logged_loss(trainer: Any) -> float | None:
         if "loss" in entry:
             return float(entry["loss"])
     return None
-
 
 
 def _version(distribution: str) -> str | None:

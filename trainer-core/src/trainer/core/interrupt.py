@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -69,25 +69,62 @@ def stop_on_signals(request: StopRequest) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def checkpoint_to_resume(resume: str, checkpoints_dir: Path) -> str:
-    """The checkpoint directory ``--resume`` means: ``latest`` or a path.
+def _say_nothing(message: str) -> None:
+    """The default ``on_message``."""
 
-    :raises TrainerError: there is no such checkpoint.
+
+def checkpoint_to_resume(
+    resume: str, checkpoints_dir: Path, on_message: Callable[[str], None] = _say_nothing
+) -> str:
+    """The checkpoint directory ``--resume`` means: ``latest`` or a path, checked to be whole.
+
+    ``latest`` is the newest checkpoint in ``checkpoints_dir`` that
+    :func:`~trainer.core.checkpoints.verify_checkpoint` passes; newer damaged ones are
+    named to ``on_message`` and passed over. A path must be a whole checkpoint.
+
+    :raises TrainerError: there is no such checkpoint, none whole, or the one named is damaged
+        (the message names the damaged file and the newest whole checkpoint).
     """
-    from transformers.trainer_utils import get_last_checkpoint
+    from trainer.core.checkpoints import STAGING_DIR, checkpoint_dirs, newest_valid, verify_checkpoint
 
+    staged = checkpoints_dir / STAGING_DIR
+    if staged.is_dir() and any(staged.iterdir()):
+        on_message(f"An interrupted save left {staged} incomplete; it is not a checkpoint and is removed")
     if resume == "latest":
-        found = get_last_checkpoint(str(checkpoints_dir)) if checkpoints_dir.is_dir() else None
-        if found is None:
+        found = checkpoint_dirs(checkpoints_dir)
+        if not found:
             raise TrainerError(
                 f"--resume: no checkpoint in '{checkpoints_dir}'. Run without --resume to start afresh, "
                 "or pass --resume PATH to a checkpoint directory"
             )
-        return str(found)
+        chosen, damaged = newest_valid(found)
+        if chosen is None:
+            raise TrainerError(
+                f"--resume: no whole checkpoint in '{checkpoints_dir}': {'; '.join(damaged)}. "
+                "Run with --overwrite to start afresh, or pass --resume PATH to a checkpoint saved elsewhere"
+            )
+        if damaged:
+            on_message(f"{'; '.join(damaged)}; resuming from {chosen.name}")
+        return str(chosen)
     path = Path(resume)
+    if path.resolve().parent.name == STAGING_DIR:
+        raise TrainerError(
+            f"--resume '{resume}' is an incomplete save in the staging folder, not a checkpoint. "
+            f"Pass a checkpoint-N directory, or --resume alone for the latest one in {checkpoints_dir}"
+        )
     if not (path / "trainer_state.json").is_file():
         raise TrainerError(
             f"--resume '{resume}' is not a checkpoint directory (no trainer_state.json). "
             f"Pass a checkpoint-N directory, or --resume alone for the latest one in {checkpoints_dir}"
         )
+    problem = verify_checkpoint(path)
+    if problem is not None:
+        here = path.resolve()
+        whole, _ = newest_valid([other for other in checkpoint_dirs(here.parent) if other != here])
+        fix = (
+            f"the newest whole checkpoint is {whole}: pass --resume {whole}"
+            if whole is not None
+            else "no other whole checkpoint is there: run with --overwrite to start afresh"
+        )
+        raise TrainerError(f"--resume: checkpoint '{resume}' is damaged: {problem}; {fix}")
     return str(path)

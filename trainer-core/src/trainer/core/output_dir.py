@@ -6,16 +6,21 @@ of the preview round before step 1. That must not block the corrected command:
 such a record is moved to ``failed-attempts/<time>/`` inside the directory and
 the directory counts as empty. Anything else in it (a model, a checkpoint, a run
 still going) is kept unless ``--overwrite`` is passed.
+
+A run locks the directory first (:mod:`trainer.core.run_lock`), so nothing here
+is cleared or read while another run is using it; the lock file counts for nothing.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from trainer.core.run_lock import LOCK_FILE, RunLock, lock_output_dir
 from trainer.errors import TrainerError
 
 FAILED_ATTEMPTS_DIR = "failed-attempts"
@@ -28,16 +33,41 @@ _CHECKPOINTS = "checkpoints"
 _SHOWN = 4
 
 
+def claim_output_dir(
+    output_dir: Path,
+    status_file: Path,
+    overwrite: bool,
+    resume: str | None,
+    on_message: Callable[[str], None],
+) -> RunLock:
+    """Lock ``output_dir`` for this run, then make it ready unless the run resumes there.
+
+    The lock comes first: a second run, with ``--overwrite`` or ``--resume`` or neither,
+    is refused before it clears or reads anything. Release the lock when the run ends.
+
+    :param on_message: receives a line for the user: a stale lock taken over, a failed
+        start moved aside.
+    :raises TrainerError: another run holds the directory, or as :func:`prepare_output_dir`.
+    """
+    _check_not_a_file(output_dir)
+    lock = lock_output_dir(output_dir, on_message)
+    try:
+        news = None if resume else prepare_output_dir(output_dir, status_file, overwrite)
+    except BaseException:
+        lock.release()
+        raise
+    if news:
+        on_message(news)
+    return lock
+
+
 def prepare_output_dir(output_dir: Path, status_file: Path, overwrite: bool) -> str | None:
     """Make ``output_dir`` ready for a new run; return a line for the user, if there is news.
 
     :raises TrainerError: the directory is a file, or holds more than a failed start and
         ``overwrite`` is false; the message says what is there.
     """
-    if output_dir.exists() and not output_dir.is_dir():
-        raise TrainerError(
-            f"output.output_dir '{output_dir}' is a file. Choose a directory with --output-dir"
-        )
+    _check_not_a_file(output_dir)
     entries = _entries(output_dir)
     if overwrite:
         for entry in entries:
@@ -52,8 +82,7 @@ def prepare_output_dir(output_dir: Path, status_file: Path, overwrite: bool) -> 
     if entries and state is not None and _only_a_failed_start(entries, status_file, state):
         kept = _keep_failed_start(output_dir, entries, state)
         news = (
-            f"{output_dir} held only the record of a run that failed before its first step; "
-            f"moved to {kept}"
+            f"{output_dir} held only the record of a run that failed before its first step; moved to {kept}"
         )
         entries = _entries(output_dir)
     if entries:
@@ -75,11 +104,18 @@ def describe(entries: list[Path], state: dict[str, Any] | None) -> str:
     return f"a run {state.get('status', 'of unknown status')} at step {state.get('step', 0)} ({shown})"
 
 
+def _check_not_a_file(output_dir: Path) -> None:
+    if output_dir.exists() and not output_dir.is_dir():
+        raise TrainerError(
+            f"output.output_dir '{output_dir}' is a file. Choose a directory with --output-dir"
+        )
+
+
 def _entries(output_dir: Path) -> list[Path]:
-    """What counts in the directory: everything but the kept records of failed starts."""
+    """What counts in the directory: everything but the kept records of failed starts and the run lock."""
     if not output_dir.is_dir():
         return []
-    return [entry for entry in output_dir.iterdir() if entry.name != FAILED_ATTEMPTS_DIR]
+    return [entry for entry in output_dir.iterdir() if entry.name not in (FAILED_ATTEMPTS_DIR, LOCK_FILE)]
 
 
 def _read_status(status_file: Path) -> dict[str, Any] | None:

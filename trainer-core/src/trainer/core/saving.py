@@ -12,6 +12,12 @@ from typing import Any
 from trainer.config import TrainerConfig
 from trainer.errors import TrainerError
 
+FINAL_STAGING_PREFIX = ".final-"
+"""Prefix of the temporary folder in the output directory the final model is written into.
+
+Removed once the model is in place, and when the save fails (a run that fails for a full disk
+also sweeps up any left over: :func:`trainer.core.disk.remove_partial_files`)."""
+
 
 def weights_spread(trainer: Any) -> bool:
     """FSDP or DeepSpeed ZeRO-3 holds each weight in parts, one on every process."""
@@ -89,7 +95,7 @@ def save_final_model(
         temperature=temperature if temperature > 0 else None,
         trainer_stop_strings=list(stop_sequences),
     )
-    staging = Path(tempfile.mkdtemp(prefix=".final-", dir=output_dir))
+    staging = Path(tempfile.mkdtemp(prefix=FINAL_STAGING_PREFIX, dir=output_dir))
     try:
         model.generation_config = generation
         model.save_pretrained(str(staging), state_dict=state_dict)

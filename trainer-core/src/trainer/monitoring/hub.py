@@ -14,9 +14,9 @@ log = logging.getLogger(__name__)
 class StatusHub:
     """Keeps the run's state and hands each event to every sink.
 
-    A sink that raises is disabled for the rest of the run with one warning and
-    the error is kept in ``state["sink_errors"]``: a monitoring bug must never
-    cost a training run.
+    A sink that raises is disabled (and closed) for the rest of the run with one
+    warning and the error is kept in ``state["sink_errors"]``: a monitoring bug
+    must never cost a training run.
     """
 
     def __init__(self, sinks: list[tuple[str, StatusSink]]) -> None:
@@ -38,7 +38,7 @@ class StatusHub:
             try:
                 sink.close()
             except Exception as exc:
-                self._disable(name, sink, f"{type(exc).__name__} on close: {exc}")
+                self._disable(name, sink, f"{type(exc).__name__} on close: {exc}", close=False)
 
     def record_error(self, name: str, error: str) -> None:
         """Record that ``name`` (a sink or a plugin callback) failed and is disabled; warn once."""
@@ -50,6 +50,11 @@ class StatusHub:
             except Exception as exc:
                 self._disable(other_name, other, f"{type(exc).__name__}: {exc}")
 
-    def _disable(self, name: str, sink: StatusSink, error: str) -> None:
+    def _disable(self, name: str, sink: StatusSink, error: str, close: bool = True) -> None:
         self.sinks.remove((name, sink))
+        try:  # let it release what it holds: the status file's heartbeat must not outlive it
+            if close:
+                sink.close()
+        except Exception:
+            pass  # it is already recorded as broken
         self.record_error(name, error)

@@ -113,18 +113,24 @@ def follow_status(
     *,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[dict[str, Any] | None]:
-    """Yield the status each time the file changes, until the run reaches a final status.
+    """Yield the status each time the file changes, until the run reaches a final status or dies.
 
     Yields ``None`` while the file does not exist (the run has not started, or its
     output directory is being replaced). A file that cannot be parsed is taken as
     a moment between writes and read again after ``interval``; the first state
-    read is yielded even when the run is already over.
+    read is yielded even when the run is already over. An unchanged state is
+    yielded again when its :func:`~trainer.monitoring.status.liveness` changes
+    (the heartbeat stopped: ``stale``); the run's process gone (``died``) ends it.
 
     :param interval: seconds between reads.
     :param sleep: waits between reads (tests pass a function that writes the file).
     """
+    from trainer.monitoring.status import liveness
+
     path = Path(status_file)
     last: object = object()  # the text last yielded; at first, nothing
+    state: dict[str, Any] | None = None
+    verdict = None
     while True:
         try:
             text: str | None = path.read_text(encoding="utf-8")
@@ -142,9 +148,13 @@ def follow_status(
                     sleep(interval)
                     continue
             last = text
+            verdict = None if state is None else liveness(state).verdict
             yield state
-            if state is not None and state.get("status") in FINAL_STATUSES:
-                return
+        elif state is not None and (now := liveness(state).verdict) != verdict:
+            verdict = now
+            yield state
+        if state is not None and (state.get("status") in FINAL_STATUSES or verdict == "died"):
+            return
         sleep(interval)
 
 

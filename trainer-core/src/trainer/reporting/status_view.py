@@ -7,9 +7,11 @@ an exception.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from trainer.monitoring.status import Liveness, liveness
 from trainer.reporting.run_files import number, series
 
 SPARK_BARS = "▁▂▃▄▅▆▇█"
@@ -29,19 +31,27 @@ def format_status(
     status_file: str | Path | None = None,
     metrics: list[dict[str, Any]] | None = None,
     unicode: bool = True,
+    now: datetime | None = None,
 ) -> str:
     """The status file ``state`` as aligned ``label  value`` lines, then its previews.
+
+    A run said to be ``starting`` or ``training`` whose process is gone shows as
+    ``died``, and one whose heartbeat stopped as ``stale`` (see
+    :func:`trainer.monitoring.status.liveness`).
 
     :param status_file: shown in the first line.
     :param metrics: ``metrics.jsonl`` records; their ``loss`` values draw the trend line.
     :param unicode: use block characters for the sparkline and ``…`` for cut text;
         ``False`` keeps the output ASCII.
+    :param now: the time to judge the heartbeat against; default: now.
     """
+    alive = liveness(state, now=now)
     rows: list[tuple[str, str]] = []
     if status_file is not None:
         rows.append(("file", f"{status_file}  (updated {_text(state.get('updated_at'))})"))
     rows += [
-        ("status", _text(state.get("status"))),
+        ("status", status_text(state, alive)),
+        ("process", _process(alive)),
         ("progress", _progress(state)),
         ("loss", _loss(state)),
         ("trend", _trend(metrics or [], unicode)),
@@ -66,6 +76,29 @@ def format_status(
 
 
 # -- the status lines ----------------------------------------------------------------
+
+
+def status_text(state: dict[str, Any], alive: Liveness) -> str:
+    """The status as written, or why it cannot be true: ``died (...)``, ``stale (...)``."""
+    if alive.verdict == "died":
+        last = "never recorded" if alive.heartbeat_age is None else f"{_duration(alive.heartbeat_age)} ago"
+        return f"died (process {alive.pid} is gone; last heartbeat {last})"
+    if alive.verdict == "stale":
+        return (
+            f"stale (no heartbeat for {_duration(alive.heartbeat_age)}; "
+            f"process {_text(alive.pid)} on {_text(alive.host)})"
+        )
+    return _text(state.get("status"))
+
+
+def _process(alive: Liveness) -> str:
+    """``1234 on gpu-3, heartbeat 4s ago``: the process that wrote the file."""
+    if alive.pid is None and alive.host is None:
+        return MISSING
+    text = f"{_text(alive.pid)} on {_text(alive.host)}"
+    if alive.heartbeat_age is not None:
+        text += f", heartbeat {_duration(alive.heartbeat_age)} ago"
+    return text
 
 
 def _progress(state: dict[str, Any]) -> str:
