@@ -115,6 +115,22 @@ def test_signal_saves_a_checkpoint_and_marks_the_run_interrupted(
     assert after["tokens_seen"] > status["tokens_seen"]
 
 
+def test_a_signal_after_the_last_step_still_completes_the_run(run_trainer, tmp_path):
+    # What torchrun does to the other processes once one has ended: the run has trained every step.
+    done = run_trainer(
+        *RUN,
+        "--output-dir",
+        "out",
+        plugins=["signaller"],
+        env={"TRAINER_TEST_SIGNAL": "TERM", "TRAINER_TEST_SIGNAL_AT_STEP": "8"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "SIGTERM arrived after the last step" in done.stderr
+    out = tmp_path / "out"
+    assert json.loads((out / "status.json").read_text())["status"] == "completed"
+    assert (out / "model.safetensors").is_file()
+
+
 def test_resume_without_a_checkpoint_is_one_line(run_trainer):
     result = run_trainer(*RUN, "--output-dir", "out", "--resume")
     assert result.returncode == 2

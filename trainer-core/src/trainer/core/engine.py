@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from trainer.core.disk import check_space, record_failure
 from trainer.core.interrupt import RunInterrupted
 from trainer.core.output_dir import claim_output_dir
 from trainer.core.paths import model_source, resolve
+from trainer.core.run_record import output_size, run_info, write_run_report
 from trainer.core.saving import gathered_state_dict, save_dtype, save_final_model, weights_spread
 from trainer.errors import TrainerError
 from trainer.monitoring.hub import StatusHub
@@ -146,6 +147,7 @@ class TrainerEngine:
             hub.close()
             if lock is not None:
                 lock.release()
+            _leave_process_group()
         result.status_file = None if dry_run else status_file
         result.main_process = main
         return result
@@ -295,73 +297,77 @@ class TrainerEngine:
 
             trainer.add_callback(NoFinalCheckpointCallback())
         trainer.add_callback(StopOnRequestCallback(stop))
+        # The signal handlers stay until the final model is saved: a signal then is noted, not fatal,
+        # and one after the last step (torchrun stopping the others) still ends a completed run.
         with stop_on_signals(stop):
             output = trainer.train(resume_from_checkpoint=checkpoint)
-        if stop.signum is not None:
-            saved = (checkpoint_dirs(output_dir / CHECKPOINTS_DIR) or [output_dir / CHECKPOINTS_DIR])[0]
-            hub.emit("end", status="interrupted", step=output.global_step, error=None)
-            raise RunInterrupted(
-                f"training stopped by {stop.name} at step {output.global_step}; checkpoint saved in {saved}. "
-                "Continue with the same command and --resume",
-                stop.signum,
-            )
-        first_loss = hub.state.get("first_loss")
-        final_loss = _last_logged_loss(trainer)
-        metrics = {
-            **output.metrics,
-            "first_loss": first_loss,
-            "final_loss": final_loss,
-            "resumed_from_step": hub.state.get("resumed_from_step"),
-            "elapsed_seconds": hub.state.get("elapsed_seconds"),
-            "tokens_per_second": hub.state.get("tokens_per_second"),
-            "precision": precision,
-            "loss_impl": loss_impl,
-            "save_dtype": save_dtype(config, model_path),
-            "device": str(trainer.args.device),
-            "preview_seconds": round(previews.seconds, 2) if previews else 0.0,
-            "preview_share": round(previews.seconds / output.metrics["train_runtime"], 4)
-            if previews and output.metrics.get("train_runtime")
-            else None,
-        }
+            if stop.signum is not None and output.global_step >= trainer.state.max_steps:
+                self.on_message(f"{stop.name} arrived after the last step: the run completes first")
+            elif stop.signum is not None:
+                saved = (checkpoint_dirs(output_dir / CHECKPOINTS_DIR) or [output_dir / CHECKPOINTS_DIR])[0]
+                hub.emit("end", status="interrupted", step=output.global_step, error=None)
+                raise RunInterrupted(
+                    f"training stopped by {stop.name} at step {output.global_step}; checkpoint saved in "
+                    f"{saved}. Continue with the same command and --resume",
+                    stop.signum,
+                )
+            first_loss = hub.state.get("first_loss")
+            final_loss = _last_logged_loss(trainer)
+            metrics = {
+                **output.metrics,
+                "first_loss": first_loss,
+                "final_loss": final_loss,
+                "resumed_from_step": hub.state.get("resumed_from_step"),
+                "elapsed_seconds": hub.state.get("elapsed_seconds"),
+                "tokens_per_second": hub.state.get("tokens_per_second"),
+                "precision": precision,
+                "loss_impl": loss_impl,
+                "save_dtype": save_dtype(config, model_path),
+                "device": str(trainer.args.device),
+                "preview_seconds": round(previews.seconds, 2) if previews else 0.0,
+                "preview_share": round(previews.seconds / output.metrics["train_runtime"], 4)
+                if previews and output.metrics.get("train_runtime")
+                else None,
+            }
 
-        # 5. Save: model, tokenizer, generation settings and the resolved config. FSDP and
-        #    DeepSpeed spread the weights over the processes: all gather them, the main one writes.
-        state_dict = gathered_state_dict(trainer)
-        if trainer.is_world_process_zero():
-            save_final_model(
-                trainer.model,
-                tokenizer,
-                output_dir,
-                state_dict=state_dict,
-                stop_sequences=stops,
-                max_new_tokens=config.inference.max_new_tokens,
-                temperature=config.inference.temperature,
-                merge_lora=config.model.lora.enabled and config.model.lora.merge_on_export,
-                run_info=_run_info(config, hyper, demo, report, metrics),
-                dtype=metrics["save_dtype"],
+            # 5. Save: model, tokenizer, generation settings and the resolved config. FSDP and
+            #    DeepSpeed spread the weights over the processes: all gather them, the main one writes.
+            state_dict = gathered_state_dict(trainer)
+            if trainer.is_world_process_zero():
+                save_final_model(
+                    trainer.model,
+                    tokenizer,
+                    output_dir,
+                    state_dict=state_dict,
+                    stop_sequences=stops,
+                    max_new_tokens=config.inference.max_new_tokens,
+                    temperature=config.inference.temperature,
+                    merge_lora=config.model.lora.enabled and config.model.lora.merge_on_export,
+                    run_info=run_info(config, hyper, demo, report, metrics),
+                    dtype=metrics["save_dtype"],
+                )
+            if final_items is not None:
+                self._final_eval(trainer, tokenizer, profile, final_items, output_dir, hub, config, stops)
+            if not config.output.keep_checkpoints and trainer.is_world_process_zero():
+                shutil.rmtree(output_dir / CHECKPOINTS_DIR, ignore_errors=True)
+            hub.emit(
+                "end",
+                status="completed",
+                step=output.global_step,
+                loss=final_loss,
+                train_loss=output.metrics.get("train_loss"),
             )
-        if final_items is not None:
-            self._final_eval(trainer, tokenizer, profile, final_items, output_dir, hub, config, stops)
-        if not config.output.keep_checkpoints and trainer.is_world_process_zero():
-            shutil.rmtree(output_dir / CHECKPOINTS_DIR, ignore_errors=True)
-        hub.emit(
-            "end",
-            status="completed",
-            step=output.global_step,
-            loss=final_loss,
-            train_loss=output.metrics.get("train_loss"),
-        )
-        if trainer.is_world_process_zero():
-            _write_report(output_dir, self.on_message)
-        return RunResult(
-            status="completed",
-            output_dir=output_dir,
-            steps=output.global_step,
-            metrics=metrics,
-            data_report=report,
-            model_dir=output_dir,
-            output_bytes=_size(output_dir),
-        )
+            if trainer.is_world_process_zero():
+                write_run_report(output_dir, self.on_message)
+            return RunResult(
+                status="completed",
+                output_dir=output_dir,
+                steps=output.global_step,
+                metrics=metrics,
+                data_report=report,
+                model_dir=output_dir,
+                output_bytes=output_size(output_dir),
+            )
 
     def _final_eval(
         self,
@@ -527,42 +533,6 @@ def _send_tensorboard_to(trainer: Any, directory: Path) -> None:
             callback.logging_dir = str(directory)
 
 
-def _write_report(output_dir: Path, on_message: Callable[[str], None]) -> None:
-    try:
-        from trainer.reporting import write_report
-
-        png, html = write_report(output_dir)
-    except Exception as exc:  # the model is saved; a report problem must not fail the run
-        on_message(f"warning: the run report was not written: {exc}")
-        return
-    on_message(f"Report: {html} (plot: {png})")
-
-
-def _run_info(
-    config: TrainerConfig, hyper: Any, demo: bool, report: Any, metrics: dict[str, Any]
-) -> dict[str, Any]:
-    from trainer.plugins import get_plugins
-
-    resolved = replace(config, hyperparams=hyper)
-    versions: dict[str, Any] = {
-        "trainer-core": _version("trainer-core"),
-        "transformers": _version("transformers"),
-        "torch": _version("torch"),
-        "datasets": _version("datasets"),
-        "plugins": {},
-    }
-    for info in get_plugins().infos:
-        if info.status == "loaded" and info.distribution:
-            versions["plugins"][info.distribution] = info.version
-    return {
-        "config": resolved.to_dict(),
-        "versions": versions,
-        "demo_model": demo,
-        "data": report.to_dict() if hasattr(report, "to_dict") else None,
-        "metrics": metrics,
-    }
-
-
 def _is_main_process() -> bool:
     """True for a single process and for rank 0 of a run launched on several.
 
@@ -572,13 +542,21 @@ def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+def _leave_process_group() -> None:
+    """End this process's part in a run on several processes before it exits.
+
+    A process group left for the interpreter to tear down at exit can abort the process
+    (``terminate called without an active exception``) while its threads still run.
+    """
+    import sys
+
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def _say_nothing(message: Any) -> None:
     """``on_message`` for the processes other than the main one."""
-
-
-def _size(directory: Path) -> int:
-    """Bytes of the files under ``directory``."""
-    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
 
 
 def _last_logged_loss(trainer: Any) -> float | None:
@@ -587,11 +565,3 @@ def _last_logged_loss(trainer: Any) -> float | None:
             return float(entry["loss"])
     return None
 
-
-def _version(distribution: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return None
