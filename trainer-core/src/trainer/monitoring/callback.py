@@ -60,13 +60,15 @@ class StatusCallback(TrainerCallback, ExportableState):
             "args": {},
             "attributes": {
                 "first_loss": self.first_loss,
-                "seconds_before": round(self.seconds_before + self._elapsed(time.perf_counter()), 3),
+                "seconds_before": round(
+                    self.seconds_before + (self._elapsed(time.perf_counter()) if self.started else 0.0), 3
+                ),
             },
         }
 
     def _elapsed(self, now: float) -> float:
         """Seconds of training in this process."""
-        return max(now - self.started, 1e-9) if self.started else 0.0
+        return max(now - self.started, 1e-9)
 
     def _restore(self, state: Any) -> None:
         """Resuming from a checkpoint: read back the first loss and the time spent before it."""
