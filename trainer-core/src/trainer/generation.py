@@ -126,14 +126,13 @@ def _mixture_source(
 
     A ``wanted`` that names no source is a profile of its own, without options.
     """
-    from trainer.config.mixture import SourceConfig, source_name
+    from trainer.config.mixture import SourceConfig, source_name, source_profile
 
     default_profile = saved.setting("profile", "name", "chat")
     for index, entry in enumerate(mixture):
         source = SourceConfig(**{key: value for key, value in entry.items() if key in _SOURCE_KEYS})
-        profile_name = source.profile or default_profile
         run_options = saved.setting("profile", "options", {})
-        options = source.options if source.profile or source.options else run_options
+        profile_name, options = source_profile(source, default_profile, run_options)
         if wanted is None or wanted in (profile_name, source_name(source, index)):
             prompt = run_system_prompt if source.system_prompt is None else source.system_prompt
             return profile_name, dict(options), prompt

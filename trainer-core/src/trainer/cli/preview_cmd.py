@@ -89,7 +89,7 @@ class _Source(NamedTuple):
 
 def _sources(run_config: Any) -> list[_Source]:
     """What is previewed: the dataset and its profile, or each source of ``data.mixture`` and its own."""
-    from trainer.config.mixture import source_name
+    from trainer.config.mixture import source_name, source_profile
     from trainer.data.conversation import effective_stop_sequences
     from trainer.profiles import get_profile
     from trainer.profiles.compose import check_on_rows
@@ -107,8 +107,7 @@ def _sources(run_config: Any) -> list[_Source]:
     for index, entry in enumerate(run_config.data.mixture):
         name = source_name(entry, index)
         try:
-            options = entry.options if entry.profile or entry.options else chosen.options
-            profile = get_profile(entry.profile or chosen.name, options)
+            profile = get_profile(*source_profile(entry, chosen.name, chosen.options))
             dataset = entry.path or profile.default_dataset()
             if not dataset:
                 raise TrainerError(f"profile '{profile.name}' ships no sample. Give the source a path")

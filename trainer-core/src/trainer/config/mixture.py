@@ -174,3 +174,16 @@ def _weight(text: str, head: str, tail: str) -> float:
         f"--dataset {text!r}: the weight after '@' must be a number above 0, got {tail!r}; "
         f"write e.g. {head}@0.5{named}"
     )
+
+
+def source_profile(
+    source: SourceConfig, default_name: str, default_options: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The profile name and options that read ``source``.
+
+    A source with neither a profile nor options of its own takes the run's
+    (``profile.name`` with ``profile.options``); one with either takes its own.
+    """
+    if source.profile or source.options:
+        return source.profile or default_name, dict(source.options)
+    return default_name, dict(default_options)

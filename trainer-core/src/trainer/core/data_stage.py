@@ -70,7 +70,7 @@ def resolve_sources(config: TrainerConfig, base_dir: Path) -> list[Source]:
 
     :raises TrainerError: a source's profile is unknown or rejects its options (naming the source).
     """
-    from trainer.config.mixture import source_name
+    from trainer.config.mixture import source_name, source_profile
     from trainer.data.conversation import effective_stop_sequences
     from trainer.profiles import get_profile
 
@@ -98,8 +98,7 @@ def resolve_sources(config: TrainerConfig, base_dir: Path) -> list[Source]:
     for index, entry in enumerate(data.mixture):
         name = source_name(entry, index)
         label = f"source '{name}' (data.mixture[{index}])"
-        profile_name = entry.profile or chosen.name
-        options = entry.options if entry.profile or entry.options else chosen.options
+        profile_name, options = source_profile(entry, chosen.name, chosen.options)
         with _naming(label):
             profile = get_profile(profile_name, options)
         limits = [value for value in (entry.limit, config.debug.example_limit) if value is not None]
