@@ -4,6 +4,7 @@ nox -s tests       install the packages (not editable) and run every package's t
 nox -s lint        ruff on all packages and the docs' Python
 nox -s typecheck   mypy on trainer-core
 nox -s docs        build the documentation site into docs/site (mkdocs, strict)
+nox -s soak        the two-process run, 30 times over (catches a 1-in-10 fault); CI runs it
 nox -s bench       training speed against a bare loop and TRL (not run by default):
                    nox -s bench -- --quick, or -- --case qwen3-wide --json speed.json
 """
@@ -89,6 +90,20 @@ def docs(session: nox.Session) -> None:
     # Written to docs/site (site_dir in docs/mkdocs.yml), which git ignores.
     session.run(
         "mkdocs", "build", "--strict", "-f", "docs/mkdocs.yml", *session.posargs
+    )
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """The two-process (torchrun, CPU) run's end, 30 times over: tests marked ``soak``.
+
+    ``TRAINER_SOAK_RUNS=N nox -s soak`` runs it N times.
+    """
+    session.install(TORCH)
+    session.install("pytest", "./trainer-core")
+    session.run(
+        "pytest", "-p", "no:cacheprovider", "-m", "soak", "trainer-core/tests/test_distributed.py",
+        *session.posargs,
     )
 
 

@@ -142,6 +142,8 @@ class Result:
     """The whole process, from launch to exit (saving the model included, for trainer)."""
     error: str | None = None
     notes: str = ""
+    rounds: int = 1
+    """How many rounds ran; the figures are the median round's."""
 
 
 def main() -> None:
@@ -152,6 +154,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="optimizer steps per loop, warm-up included")
     parser.add_argument("--warmup", type=int, default=1, help="first steps left out of tokens/s (>= 1)")
     parser.add_argument("--quick", action="store_true", help="3 steps a loop (2 for qwen3-0.6b): a smoke run")
+    parser.add_argument("--rounds", type=int, default=1, help="run the loops N times in turn; medians")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--gsm8k", default=str(SHARED / "data" / "gsm8k" / "test.jsonl"))
     parser.add_argument("--tokenizer", default=str(SHARED / "models" / "qwen3-tokenizer"))
@@ -174,8 +177,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown case {', '.join(unknown)}; choose from {', '.join(known)}")
     asked = {loop for loop in options.loops.split(",") if loop}
-    if asked - set(LOOPS) or options.warmup < 1:
-        parser.error(f"--loops: choose from {', '.join(LOOPS)}; --warmup: at least 1")
+    if asked - set(LOOPS) or options.warmup < 1 or options.rounds < 1:
+        parser.error(f"--loops: choose from {', '.join(LOOPS)}; --warmup, --rounds: at least 1")
     loops = [loop for loop in LOOPS if loop in asked]  # the bare loop first: the others compare to it
     header = machine_lines(device)
     print("\n".join(header), flush=True)
@@ -242,11 +245,10 @@ def run_case(
         f"lr {learning_rate:g}; {flops / 1e9:.3f} GFLOP per token",
         flush=True,
     )
-    results = []
+    plans = []
     for wanted in case.precisions:
         precision = resolve_precision(wanted, device)
         label = f"{_short(precision)} (default)" if wanted == "auto" else _short(precision)
-        peak = peak_flops(device, getattr(torch, precision))
         spec = {
             "model_dir": str(model_dir),
             "tokens": str(data.tokens),
@@ -260,28 +262,48 @@ def run_case(
             "pad_token_id": data.pad_token_id,
             "max_length": case.max_length,
         }
-        for loop in loops:
-            run_dir = work / f"{loop}-{precision}"
-            run_dir.mkdir()
-            if loop == "trainer":
-                model = None if demo else model_dir
-                result = run_trainer(
-                    trainer_command(case, data.dataset, model, steps, wanted, device), run_dir, options.warmup
-                )
-            elif loop == "trl" and not _importable("trl"):
-                result = Result(case.name, label, loop, error="trl not installed")
-            else:
-                result = run_loop(loop, {**spec, "loop": loop, "work": str(run_dir)}, run_dir, options.warmup)
-            result.case, result.precision, result.loop = case.name, label, loop
-            if result.tokens_per_second and peak:
-                result.mfu = result.tokens_per_second * flops / peak
-            print(f"  {_progress(result)}", flush=True)
-            results.append(result)
+        plans.append((wanted, label, spec, peak_flops(device, getattr(torch, precision))))
+    # Round after round, every loop in every precision once: a machine that speeds up or slows
+    # down over the minutes a case takes moves every loop alike, and the median drops outliers.
+    runs: dict[tuple[str, str], list[Result]] = {}
+    for round_number in range(1, options.rounds + 1):
+        for wanted, label, spec, peak in plans:
+            for loop in loops:
+                run_dir = work / f"{loop}-{spec['precision']}-{round_number}"
+                run_dir.mkdir()
+                if loop == "trainer":
+                    model = None if demo else model_dir
+                    command = trainer_command(case, data.dataset, model, steps, wanted, device)
+                    result = run_trainer(command, run_dir, options.warmup)
+                elif loop == "trl" and not _importable("trl"):
+                    result = Result(case.name, label, loop, error="trl not installed")
+                else:
+                    loop_spec = {**spec, "loop": loop, "work": str(run_dir)}
+                    result = run_loop(loop, loop_spec, run_dir, options.warmup)
+                result.case, result.precision, result.loop = case.name, label, loop
+                if result.tokens_per_second and peak:
+                    result.mfu = result.tokens_per_second * flops / peak
+                where = f"round {round_number}/{options.rounds}  " if options.rounds > 1 else ""
+                print(f"  {where}{_progress(result)}", flush=True)
+                runs.setdefault((label, loop), []).append(result)
+    results = [_median(rounds) for rounds in runs.values()]
+    for label in {result.precision for result in results}:
         bare = next((r for r in results if r.precision == label and r.loop == "bare"), None)
         for result in results:
             if bare and bare.tokens_per_second and result.precision == label and result.tokens_per_second:
                 result.ratio = result.tokens_per_second / bare.tokens_per_second
     return results
+
+
+def _median(rounds: list[Result]) -> Result:
+    """The round with the median tokens/s (the lower of the two middle ones); a failed round wins."""
+    failed = [result for result in rounds if result.tokens_per_second is None]
+    if failed:
+        return failed[0]
+    ordered = sorted(rounds, key=lambda result: result.tokens_per_second or 0.0)
+    chosen = ordered[(len(ordered) - 1) // 2]
+    chosen.rounds = len(rounds)
+    return chosen
 
 
 def trainer_command(

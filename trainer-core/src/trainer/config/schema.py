@@ -195,7 +195,8 @@ class ModelConfig:
     """Allow model code shipped with the checkpoint to run; only for models you trust."""
     attn_implementation: str | None = None
     """Attention kernel: eager, sdpa, flash_attention_2 or flex_attention; None lets
-    transformers choose."""
+    transformers choose (sdpa for most models), and under bf16 on a CPU attends in float32 below
+    1,024 tokens, where PyTorch's bf16 kernel is the slower one."""
     loss_impl: str = "auto"
     """Training loss: chunked computes the cross-entropy from the final hidden states a chunk of
     labelled positions at a time, never the whole logits tensor (less memory and time with a large

@@ -38,6 +38,7 @@ from trainer.core.paths import model_source, resolve
 from trainer.core.run_record import output_size, run_info, write_run_report
 from trainer.core.saving import gathered_state_dict, save_dtype, save_final_model, weights_spread
 from trainer.errors import TrainerError
+from trainer.models.cpu_attention import use_cpu_attention
 from trainer.monitoring.hub import StatusHub
 from trainer.monitoring.sinks import RunContext
 from trainer.monitoring.status import TrainingStatusWriter
@@ -243,6 +244,7 @@ class TrainerEngine:
 
             model = load_model(model_path, config.model.trust_remote_code, config.model.attn_implementation)
         loss_impl = choose_loss(model, config.model.loss_impl, config.system.device)
+        attention = use_cpu_attention(model, config.model.attn_implementation, precision)
         if config.model.lora.enabled:
             from trainer.models.loading import apply_lora
 
@@ -322,6 +324,7 @@ class TrainerEngine:
                 "tokens_per_second": hub.state.get("tokens_per_second"),
                 "precision": precision,
                 "loss_impl": loss_impl,
+                "attention": attention,
                 "save_dtype": save_dtype(config, model_path),
                 "device": str(trainer.args.device),
                 "preview_seconds": round(previews.seconds, 2) if previews else 0.0,
