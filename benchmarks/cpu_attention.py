@@ -1,11 +1,12 @@
 """Attention under bf16 on a CPU: PyTorch's bf16 kernel against float32, by sequence length.
 
-Two measurements, both on the CPU, 2 warm-up repetitions left out:
+Two measurements, both on the CPU, 2 warm-up rounds left out:
 
 1. **the kernel**: ``scaled_dot_product_attention`` forward and backward over about 2,400
    tokens (batch = 2,400 / length), 4 heads of 64, causal: in float32, in bf16, and in bf16
    with the inputs upcast to float32 (what trainer does below
-   ``trainer.models.cpu_attention.FLOAT32_BELOW`` tokens);
+   ``trainer.models.cpu_attention.FLOAT32_BELOW`` tokens), the three taking turns, the
+   median call of each;
 2. **a training step** of the embedded demo model (batch 16 of 143 tokens, the chunked loss,
    AdamW) in float32, in bf16 autocast with transformers' ``sdpa``, and in bf16 autocast with
    trainer's attention. The three models take their steps in turn, one each round, so a machine
@@ -22,22 +23,30 @@ import time
 LENGTHS = (64, 143, 256, 512, 1024, 2048)
 
 
-def kernel_ms(length: int, dtype, upcast: bool = False, repeats: int = 6) -> float:
+def kernel_ms(length: int, repeats: int) -> tuple[float, float, float]:
+    """Milliseconds for float32, bf16 and bf16 upcast, the three taking turns ``repeats`` times."""
     import torch
     import torch.nn.functional as F
 
     batch = max(1, 2400 // length)
-    q, k, v = (torch.randn(batch, 4, length, 64, dtype=dtype, requires_grad=True) for _ in range(3))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        if upcast:
-            out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True).to(dtype)
-        else:
-            out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        out.sum().backward()
-        times.append(time.perf_counter() - start)
-    return 1000 * sum(times[2:]) / len(times[2:])
+    inputs = {
+        dtype: [torch.randn(batch, 4, length, 64, dtype=dtype, requires_grad=True) for _ in range(3)]
+        for dtype in (torch.float32, torch.bfloat16)
+    }
+    variants = [(torch.float32, False), (torch.bfloat16, False), (torch.bfloat16, True)]
+    times: list[list[float]] = [[], [], []]
+    for repeat in range(repeats + 2):
+        for index, (dtype, upcast) in enumerate(variants):
+            q, k, v = inputs[dtype]
+            start = time.perf_counter()
+            if upcast:
+                q, k, v = q.float(), k.float(), v.float()
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True).to(dtype)
+            out.sum().backward()
+            if repeat >= 2:
+                times[index].append(time.perf_counter() - start)
+    fp32, bf16, upcast = (1000 * sorted(t)[len(t) // 2] for t in times)
+    return fp32, bf16, upcast
 
 
 def model_steps(rounds: int) -> dict[str, float]:
@@ -77,6 +86,7 @@ def model_steps(rounds: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10, help="timed training steps per setting")
+    parser.add_argument("--repeats", type=int, default=8, help="timed kernel calls per variant")
     options = parser.parse_args()
     import torch
 
@@ -84,8 +94,7 @@ def main() -> None:
     print("| tokens a sequence | float32 (ms) | bf16 (ms) | bf16 upcast to float32 (ms) |")
     print("| ---: | ---: | ---: | ---: |")
     for length in LENGTHS:
-        fp32, bf16 = kernel_ms(length, torch.float32), kernel_ms(length, torch.bfloat16)
-        upcast = kernel_ms(length, torch.bfloat16, upcast=True)
+        fp32, bf16, upcast = kernel_ms(length, options.repeats)
         print(f"| {length:,} | {fp32:.1f} | {bf16:.1f} | {upcast:.1f} |", flush=True)
     speeds = model_steps(options.rounds)
     print("\n| demo model, batch 16 x 143 | tokens/s | vs float32 |")

@@ -27,10 +27,9 @@ The rows are tokenized and packed once by trainer's own pipeline
 (``train_speed_data.py``) and handed to the bare and TRL loops as token ids, so all
 three train on the same examples; the bare loop and TRL draw them at random, in the
 order transformers' ``Trainer`` does (``randperm`` seeded 42), as their users would;
-trainer groups unpacked examples by length (``data.group_by_length``, its default),
-so in the unpacked case its first batch, and first loss, differ. TRL gets the
-examples unpacked (its default), so in the packed cases its steps hold fewer tokens;
-tokens per second still compare.
+so does trainer (``data.group_by_length`` is off by default), so all three start from
+the same batch. TRL gets the examples unpacked (its default), so in the packed cases
+its steps hold fewer tokens; tokens per second still compare.
 
 What is measured, alike for every loop:
 

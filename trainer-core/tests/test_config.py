@@ -63,7 +63,7 @@ EXPECTED_DEFAULTS = {
         "validation_split": 0.0,
         "max_length": 1024,
         "packing": False,
-        "group_by_length": True,
+        "group_by_length": False,
         "overlength": "drop",
         "skip_invalid": False,
         "num_proc": None,

@@ -353,3 +353,24 @@ def test_a_run_says_what_it_will_do_and_reports_its_data_before_training(run_tra
     assert f"output {tmp_path / 'out'}" in plan and "precision " in plan
     assert "  rows read 2,000" in result.stdout  # the data report, printed before training
     assert result.stdout.index("rows read") < result.stdout.index("Trained 2 steps")
+
+
+def test_lora_without_peft_and_a_misspelled_profile_stop_before_anything_loads(tmp_path, monkeypatch):
+    import importlib.util
+
+    messages: list[str] = []
+    config = create_default_config(output_dir=str(tmp_path / "out"))
+    config.profile.name = "regim3"
+    with pytest.raises(TrainerError, match="did you mean"):
+        TrainerEngine(on_message=messages.append).run_job(config)
+    assert not any("Using the embedded demo model" in line for line in messages)
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "peft" else find_spec(name, *a)
+    )
+    config = create_default_config(output_dir=str(tmp_path / "lora"))
+    config.model.lora.enabled = True
+    with pytest.raises(TrainerError, match=r"needs peft.*pip install 'trainer-core\[lora\]'"):
+        TrainerEngine(on_message=messages.append).run_job(config)
+    assert not any("Using the embedded demo model" in line for line in messages)

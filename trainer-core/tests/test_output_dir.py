@@ -63,7 +63,8 @@ def test_anything_more_than_a_failed_start_is_refused_with_what_is_there(tmp_pat
         prepare_output_dir(out, status, overwrite=False)
     message = str(raised.value)
     assert f"a run {state['status']} at step {state['step']}" in message
-    assert "status.json" in message and "--overwrite" in message and "--resume" in message
+    assert "status.json" in message and "--overwrite" in message
+    assert "--resume" not in message  # no checkpoint there to resume from
     assert status.is_file()
 
 
@@ -71,7 +72,7 @@ def test_a_checkpoint_makes_it_more_than_a_failed_start(tmp_path):
     out = tmp_path / "run"
     status = write_status(out, status="interrupted", step=0)
     (out / "checkpoints" / "checkpoint-0").mkdir(parents=True)
-    with pytest.raises(TrainerError, match="checkpoints/"):
+    with pytest.raises(TrainerError, match="checkpoints/.*pass --resume to continue the run there"):
         prepare_output_dir(out, status, overwrite=False)
 
 
@@ -93,3 +94,11 @@ def test_the_message_names_a_few_entries_then_counts(tmp_path):
         (out / f"{name}.txt").write_text("x")
     with pytest.raises(TrainerError, match=r"not empty: a\.txt, b\.txt, c\.txt, d\.txt and 2 more\."):
         prepare_output_dir(out, out / "status.json", overwrite=False)
+
+
+def test_a_model_path_holding_a_failed_run_says_so(tmp_path):
+    from trainer.models.loading import load_tokenizer
+
+    write_status(tmp_path / "run", status="failed", step=0)
+    with pytest.raises(TrainerError, match=r"'.*run' holds a run that saved no model \(see trainer status"):
+        load_tokenizer(str(tmp_path / "run"))

@@ -206,6 +206,7 @@ def test_report_of_a_complete_run(tmp_path: Path):
     embedded = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
     assert embedded and base64.b64decode(embedded.group(1)) == image
     assert not re.search(r'(src|href)="(?!data:)', text)  # nothing loaded from elsewhere
+    assert "<h1>Training report: run, profile regime3</h1>" in text
     assert "<h3>hyperparams</h3>" in text and "<td>learning_rate</td><td>0.00042</td>" in text
     assert "<td>name</td><td>regime3</td>" in text
     assert "<td>rows_read</td><td>2000</td>" in text and "<td>dropped.too_long</td><td>3</td>" in text
@@ -231,6 +232,9 @@ def test_report_of_a_mixture_draws_each_source(tmp_path: Path):
     assert [text.get_text() for text in figure.texts] == [
         "run directory: run  |  mixture: gsm8k (regime3), emoji (emoji_think), chat  |  status: completed"
     ]
+    assert "<h1>Training report: run, mixture of gsm8k (regime3), emoji (emoji_think), chat</h1>" in (
+        page.read_text()
+    )
     lines = lines_by_label(figure)
     assert set(lines) == {
         "training loss",

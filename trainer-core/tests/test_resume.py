@@ -72,6 +72,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(run_trainer, tmp_path,
     assert "Resuming from" in resumed.stderr and "checkpoint-4" in resumed.stderr
     status = json.loads((out / "status.json").read_text())
     assert status["status"] == "completed" and status["step"] == 8
+    # The completed run's checkpoints are deleted, and the status no longer names one.
+    assert status["last_checkpoint"] is None and not (out / "checkpoints").exists()
 
     loss, weights = final_state(out)
     expected_loss, expected_weights = final_state(uninterrupted)
@@ -99,6 +101,7 @@ def test_signal_saves_a_checkpoint_and_marks_the_run_interrupted(
     status = json.loads((out / "status.json").read_text())
     assert status["status"] == "interrupted" and status["step"] == 3
     assert (out / "checkpoints" / "checkpoint-3" / "trainer_state.json").is_file()
+    assert (out / "report.html").is_file() and "Report: " in stopped.stderr  # the curves so far
 
     resumed = run_trainer(*RUN, "--output-dir", "out", "--resume")
     assert resumed.returncode == 0, resumed.stderr
@@ -108,6 +111,7 @@ def test_signal_saves_a_checkpoint_and_marks_the_run_interrupted(
     # The resumed run reports the whole run: its first loss and the time spent before the stop.
     assert "Resuming from step 3" in resumed.stderr
     assert "Trained steps 4-8" in resumed.stdout and "resumed from step 3" in resumed.stdout
+    assert "s of training over every part of the run; loss" in resumed.stdout
     assert f"loss {status['first_loss']:.4f} ->" in resumed.stdout
     assert after["resumed_from_step"] == 3
     assert after["first_loss"] == status["first_loss"]

@@ -72,7 +72,7 @@ def run(dry_run: bool, overwrite: bool, resume: str | None, resume_anyway: bool,
     resumed = metrics.get("resumed_from_step")
     if resumed:  # this process ran the steps after the checkpoint; the run is all of them
         total = metrics.get("elapsed_seconds")
-        in_all = f", {total:.1f} s of training in all" if total is not None else ""
+        in_all = f", {total:.1f} s of training over every part of the run" if total is not None else ""
         done = (
             f"Trained steps {resumed + 1}-{result.steps} in {elapsed:.1f} s "
             f"(resumed from step {resumed}{in_all}; "

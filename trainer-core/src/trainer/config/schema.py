@@ -196,7 +196,7 @@ class ModelConfig:
     attn_implementation: str | None = None
     """Attention kernel: eager, sdpa, flash_attention_2 or flex_attention; None lets
     transformers choose (sdpa for most models), and under bf16 on a CPU attends in float32 below
-    1,024 tokens, where PyTorch's bf16 kernel is the slower one."""
+    512 tokens, where PyTorch's bf16 kernel is the slower one."""
     loss_impl: str = "auto"
     """Training loss: chunked computes the cross-entropy from the final hidden states a chunk of
     labelled positions at a time, never the whole logits tensor (less memory and time with a large
@@ -232,9 +232,10 @@ class DataConfig:
     """Longest tokenised example, in tokens (at least 8)."""
     packing: bool = False
     """Pack several short examples into each sequence of ``max_length`` tokens."""
-    group_by_length: bool = True
-    """Without packing, batch examples of similar length together (shuffled in groups of 50 steps'
-    worth), so less of each batch is padding; false draws every batch at random."""
+    group_by_length: bool = False
+    """Without packing, batch examples of similar length together (sorted in groups of 50 steps'
+    worth): less padding, but batches of alike examples, which can slow learning; false draws
+    every batch at random."""
     overlength: str = "drop"
     """What to do with an example longer than ``max_length``: drop, truncate or error."""
     skip_invalid: bool = False

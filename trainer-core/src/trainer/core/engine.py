@@ -173,6 +173,16 @@ class TrainerEngine:
         hyper = config.hyperparams
         data = config.data
         changes: dict[str, Any] = {}
+        # Each source of the data has its profile; the first one's is the run's (for the evaluation
+        # after training, and the default of generate and eval). Generation stops at any source's stops.
+        # A misspelled profile or a missing extra is said before anything else is loaded.
+        sources = resolve_sources(config, base_dir)
+        profile = sources[0].profile
+        stops = union_stops(sources)
+        if config.model.lora.enabled:
+            from trainer.models.loading import require_peft
+
+            require_peft()
         if model_path is None:
             from trainer.models.demo import load_demo_tokenizer
             from trainer.models.demo_model import DEMO_MODEL_NAME, demo_hyperparams
@@ -187,11 +197,6 @@ class TrainerEngine:
         else:
             model_path = model_source(base_dir, model_path)
             tokenizer = load_tokenizer(model_path, config.model.trust_remote_code)
-        # Each source of the data has its profile; the first one's is the run's (for the evaluation
-        # after training, and the default of generate and eval). Generation stops at any source's stops.
-        sources = resolve_sources(config, base_dir)
-        profile = sources[0].profile
-        stops = union_stops(sources)
 
         # 2. Prepare data. The training arguments start the process group of a run on several
         # processes (and must exist before a DeepSpeed ZeRO-3 model is built). The main process
@@ -308,6 +313,8 @@ class TrainerEngine:
             elif stop.signum is not None:
                 saved = (checkpoint_dirs(output_dir / CHECKPOINTS_DIR) or [output_dir / CHECKPOINTS_DIR])[0]
                 hub.emit("end", status="interrupted", step=output.global_step, error=None)
+                if trainer.is_world_process_zero():
+                    write_run_report(output_dir, self.on_message)  # the curves so far
                 raise RunInterrupted(
                     f"training stopped by {stop.name} at step {output.global_step}; checkpoint saved in "
                     f"{saved}. Continue with the same command and --resume",
@@ -351,14 +358,19 @@ class TrainerEngine:
                 )
             if final_items is not None:
                 self._final_eval(trainer, tokenizer, profile, final_items, output_dir, hub, config, stops)
-            if not config.output.keep_checkpoints and trainer.is_world_process_zero():
-                shutil.rmtree(output_dir / CHECKPOINTS_DIR, ignore_errors=True)
+            kept: dict[str, Any] = {}
+            if not config.output.keep_checkpoints:
+                if hub.state.get("last_checkpoint"):
+                    kept["last_checkpoint"] = None  # deleted below: the status must not point at it
+                if trainer.is_world_process_zero():
+                    shutil.rmtree(output_dir / CHECKPOINTS_DIR, ignore_errors=True)
             hub.emit(
                 "end",
                 status="completed",
                 step=output.global_step,
                 loss=final_loss,
                 train_loss=output.metrics.get("train_loss"),
+                **kept,
             )
             if trainer.is_world_process_zero():
                 write_run_report(output_dir, self.on_message)

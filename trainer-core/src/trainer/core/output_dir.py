@@ -86,10 +86,11 @@ def prepare_output_dir(output_dir: Path, status_file: Path, overwrite: bool) -> 
         )
         entries = _entries(output_dir)
     if entries:
+        resumable = any(path.name.startswith("checkpoint-") for path in output_dir.glob("checkpoints/*"))
+        resume_hint = "pass --resume to continue the run there, " if resumable else ""
         raise TrainerError(
             f"output directory '{output_dir}' is not empty: {describe(entries, state)}. "
-            "Choose another with --output-dir, pass --resume to continue the run there, "
-            "or --overwrite to replace its contents"
+            f"Choose another with --output-dir, {resume_hint}or --overwrite to replace its contents"
         )
     output_dir.mkdir(parents=True, exist_ok=True)
     return news

@@ -1,4 +1,4 @@
-"""How unpacked examples are batched: grouped by length (the default) or at random; the padding left.
+"""How unpacked examples are batched: at random (the default) or grouped by length; the padding left.
 
 Each batch is padded to its longest example. Drawn at random, a batch of short
 examples with one long one is mostly padding; grouped by length (transformers'

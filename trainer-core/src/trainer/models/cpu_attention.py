@@ -2,9 +2,10 @@
 
 PyTorch's CPU flash-attention kernel (what ``sdpa`` runs on a CPU) computes its backward pass
 more slowly in bf16 than in float32 for short sequences: on the project's 2-core Xeon
-(``avx512_bf16``, AMX), forward and backward over 2,400 tokens took 53 ms in bf16 against 17 ms
-in float32 at 143 tokens a sequence, 39 against 31 ms at 512, and only at 1,024 tokens did bf16
-win (42 against 47 ms). The matrix products around it gain from bf16 (2.7x on that machine), so
+(``avx512_bf16``, AMX), forward and backward over 2,400 tokens took 43 ms in bf16 against 18 ms
+in float32 at 143 tokens a sequence and 28 against 21 ms at 256; from 512 tokens on bf16 was
+the faster (33 against 34 ms at 512, 38 against 46 at 1,024). ``benchmarks/cpu_attention.py``
+measures it. The matrix products around it gain from bf16 (2.7x on that machine), so
 bf16 training loses most of its gain to attention on short rows.
 
 :data:`ATTENTION` is ``sdpa`` with one change: on a CPU under bf16 (or fp16) autocast, a query
@@ -19,7 +20,7 @@ from typing import Any
 ATTENTION = "sdpa_cpu_float32_short"
 """The name the function is registered under with transformers' ``AttentionInterface``."""
 
-FLOAT32_BELOW = 1024
+FLOAT32_BELOW = 512
 """Query length (tokens) below which CPU attention under mixed precision runs in float32."""
 
 

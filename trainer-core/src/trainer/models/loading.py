@@ -110,18 +110,25 @@ def load_model(
         ) from None
 
 
+def require_peft() -> None:
+    """:raises TrainerError: peft, which LoRA needs, is not installed."""
+    from importlib.util import find_spec
+
+    if find_spec("peft") is None:
+        raise TrainerError(
+            "model.lora.enabled needs peft, which is not installed. Install it with: "
+            "pip install 'trainer-core[lora]'"
+        )
+
+
 def apply_lora(model: Any, r: int, alpha: int, dropout: float, target_modules: list[str]) -> Any:
     """Wrap ``model`` with LoRA adapters (peft); only the adapters train.
 
     :raises TrainerError: peft is not installed.
     """
-    try:
-        from peft import LoraConfig, get_peft_model
-    except ImportError:
-        raise TrainerError(
-            "model.lora.enabled needs peft, which is not installed. Install it with: "
-            "pip install 'trainer-core[lora]'"
-        ) from None
+    require_peft()
+    from peft import LoraConfig, get_peft_model
+
     targets: str | list[str] = "all-linear" if target_modules == ["all-linear"] else list(target_modules)
     config = LoraConfig(
         r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM"
@@ -141,7 +148,13 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _path_hint(model_path: str) -> str:
-    if Path(model_path).exists():
+    path = Path(model_path)
+    if (path / "status.json").is_file() and not (path / "config.json").is_file():
+        return (
+            f"'{model_path}' holds a run that saved no model (see trainer status {model_path}). "
+            "Point --model at a completed run or a Hugging Face model directory"
+        )
+    if path.exists():
         return "Point --model at a Hugging Face model directory (config.json, weights, tokenizer files)"
     return (
         "No such local directory; as a hub id it needs the hub to be reachable. "

@@ -235,6 +235,10 @@ def render_html(run: RunFiles, png: bytes) -> str:
     status = run.status or {}
     info = run.run_info or {}
     title = f"Training report: {run.directory.resolve().name}"
+    if run.sources:
+        title += ", mixture of " + ", ".join(source_label(*source) for source in run.sources.items())
+    elif run.profile is not None:
+        title += f", profile {run.profile}"
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     parts = [
         "<!DOCTYPE html>",
