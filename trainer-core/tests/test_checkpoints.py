@@ -530,11 +530,14 @@ def test_cli_resume_path_to_a_damaged_checkpoint_is_one_line(run_trainer, out):
 
 
 def test_cli_resume_with_another_batch_size_is_refused_in_one_line(run_trainer, out):
+    record = (out / "status.json").read_bytes()
     result = run_trainer(*RUN, "--batch-size", "2", "--resume")
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     [line] = error_lines(result.stderr)
     assert "hyperparams.batch_size 4 -> 2" in line and "--resume-anyway" in line
+    # The refused command leaves the record of the run it meant to continue as it was.
+    assert (out / "status.json").read_bytes() == record
 
 
 def test_cli_resume_anyway_continues_with_a_warning_and_a_note_of_harmless_changes(run_trainer, out):

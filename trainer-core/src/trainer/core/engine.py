@@ -8,6 +8,7 @@ config into plain arguments for the pieces it builds.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -129,6 +130,11 @@ class TrainerEngine:
         if not dry_run and main:
             lock = claim_output_dir(output_dir, status_file, overwrite, resume, self.on_message)
 
+        # A --resume refused before training (a damaged checkpoint, changed settings) must not
+        # replace the record of the run it meant to continue: that record is put back.
+        previous = status_file.read_bytes() if resume and lock is not None and status_file.is_file() else None
+        restore: bytes | None = None
+        self.training_began = False
         hub = StatusHub([] if dry_run or not main else self._sinks(output_dir, status_file, config))
         hub.emit("start", status="starting")
         self.space_needed: dict[str, Any] | None = None  # the disk space check's estimate, once made
@@ -141,11 +147,16 @@ class TrainerEngine:
             raise
         except Exception as exc:  # a full disk's partial files go first, then its status (core/disk.py)
             failure = record_failure(exc, hub, output_dir, status_file, self.status_writer, self.space_needed)
+            if previous is not None and not self.training_began and isinstance(exc, TrainerError):
+                restore = previous
             if failure is not exc:
                 raise failure from exc
             raise
         finally:
             hub.close()
+            if restore is not None:
+                with contextlib.suppress(OSError):
+                    status_file.write_bytes(restore)
             if lock is not None:
                 lock.release()
             _leave_process_group()
@@ -307,6 +318,7 @@ class TrainerEngine:
         # The signal handlers stay until the final model is saved: a signal then is noted, not fatal,
         # and one after the last step (torchrun stopping the others) still ends a completed run.
         with stop_on_signals(stop):
+            self.training_began = True
             output = trainer.train(resume_from_checkpoint=checkpoint)
             if stop.signum is not None and output.global_step >= trainer.state.max_steps:
                 self.on_message(f"{stop.name} arrived after the last step: the run completes first")
