@@ -86,7 +86,9 @@ def prepare_output_dir(output_dir: Path, status_file: Path, overwrite: bool) -> 
         )
         entries = _entries(output_dir)
     if entries:
-        resumable = any(path.name.startswith("checkpoint-") for path in output_dir.glob("checkpoints/*"))
+        from trainer.core.checkpoints import checkpoint_dirs
+
+        resumable = checkpoint_dirs(output_dir / "checkpoints")
         resume_hint = "pass --resume to continue the run there, " if resumable else ""
         raise TrainerError(
             f"output directory '{output_dir}' is not empty: {describe(entries, state)}. "

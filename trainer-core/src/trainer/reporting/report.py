@@ -162,12 +162,20 @@ def _plot_title(run: RunFiles) -> str:
     """
     status = (run.status or {}).get("status") or ("completed" if run.run_info else "unknown")
     parts = [f"run directory: {run.directory.resolve().name}"]
-    if run.sources:
-        parts.append("mixture: " + ", ".join(source_label(*source) for source in run.sources.items()))
-    elif run.profile is not None:
-        parts.append(f"profile: {run.profile}")
+    trained = _what_trained(run)
+    if trained is not None:
+        parts.append(f"{trained[0]}: {trained[1]}")
     parts.append(f"status: {status}")
     return "  |  ".join(parts)
+
+
+def _what_trained(run: RunFiles) -> tuple[str, str] | None:
+    """``("mixture", "gsm8k (regime3), chat")`` or ``("profile", "regime3")``; None when not recorded."""
+    if run.sources:
+        return "mixture", ", ".join(source_label(*source) for source in run.sources.items())
+    if run.profile is not None:
+        return "profile", str(run.profile)
+    return None
 
 
 def _label_log_axis(axes: Any, low: float, high: float) -> None:
@@ -235,10 +243,9 @@ def render_html(run: RunFiles, png: bytes) -> str:
     status = run.status or {}
     info = run.run_info or {}
     title = f"Training report: {run.directory.resolve().name}"
-    if run.sources:
-        title += ", mixture of " + ", ".join(source_label(*source) for source in run.sources.items())
-    elif run.profile is not None:
-        title += f", profile {run.profile}"
+    trained = _what_trained(run)
+    if trained is not None:
+        title += f", {trained[0]} of {trained[1]}" if trained[0] == "mixture" else f", profile {trained[1]}"
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     parts = [
         "<!DOCTYPE html>",
