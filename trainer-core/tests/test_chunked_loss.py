@@ -14,21 +14,11 @@ torch = pytest.importorskip("torch")
 
 
 def tiny_qwen3(tied: bool = True, vocab: int = 3000):
-    from transformers import Qwen3Config, Qwen3ForCausalLM
+    from trainer.testing import tiny_qwen3 as build
 
-    torch.manual_seed(0)
-    config = Qwen3Config(
-        vocab_size=vocab,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=32,
-        max_position_embeddings=128,
-        tie_word_embeddings=tied,
+    return build(
+        vocab_size=vocab, hidden_size=64, intermediate_size=128, head_dim=32, tie_word_embeddings=tied
     )
-    return Qwen3ForCausalLM(config)
 
 
 def batch():
@@ -142,6 +132,7 @@ def test_a_run_trains_the_same_losses_with_either_loss(tmp_path: Path):
     from trainer.config import create_default_config
     from trainer.core import TrainerEngine
     from trainer.errors import TrainerError
+    from trainer.testing import tiny_qwen3 as build_tiny_qwen3
     from trainer.testing import tiny_tokenizer
 
     rows = [
@@ -150,22 +141,9 @@ def test_a_run_trains_the_same_losses_with_either_loss(tmp_path: Path):
         for b in range(4)
     ]
     tokenizer = tiny_tokenizer([f"{row['prompt']} {row['response']}" for row in rows] * 2)
-    from transformers import Qwen3Config, Qwen3ForCausalLM
-
-    torch.manual_seed(0)
-    Qwen3ForCausalLM(
-        Qwen3Config(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            head_dim=16,
-            max_position_embeddings=128,
-            tie_word_embeddings=True,
-        )
-    ).save_pretrained(tmp_path / "model")
+    build_tiny_qwen3(tokenizer, num_hidden_layers=1, max_position_embeddings=128).save_pretrained(
+        tmp_path / "model"
+    )
     tokenizer.save_pretrained(tmp_path / "model")
     (tmp_path / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
 

@@ -137,22 +137,18 @@ def test_build_collator_picks_by_packing():
 
 
 def tiny_qwen3(vocab_size: int, attention: str):
-    from transformers import Qwen3Config, Qwen3ForCausalLM
+    from trainer.testing import tiny_qwen3 as build
 
-    torch.manual_seed(0)
-    config = Qwen3Config(
+    return build(
         vocab_size=vocab_size,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
         head_dim=8,
         max_position_embeddings=128,
+        tie_word_embeddings=False,
         initializer_range=0.3,  # larger than the default, so attending across examples shows clearly
         attn_implementation=attention,
-    )
-    return Qwen3ForCausalLM(config).eval()  # config.use_cache stays True, the transformers default
+    ).eval()  # config.use_cache stays True, the transformers default
 
 
 def token_losses(model, batch) -> torch.Tensor:

@@ -267,29 +267,14 @@ ROWS = [
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """A two-layer Qwen3 model with its own tokenizer, saved as a user's model would be."""
-    from transformers import Qwen3Config, Qwen3ForCausalLM
-
-    from trainer.testing import tiny_tokenizer
+    from trainer.testing import tiny_qwen3, tiny_tokenizer
 
     directory = tmp_path_factory.mktemp("model")
     tokenizer = tiny_tokenizer(
         [row["prompt"] + " " + row["response"] for row in ROWS] * 3 + ["You are a helpful assistant."]
     )
     tokenizer.save_pretrained(directory)
-    config = Qwen3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=16,
-        max_position_embeddings=128,
-        tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    Qwen3ForCausalLM(config).save_pretrained(directory)
+    tiny_qwen3(tokenizer, max_position_embeddings=128).save_pretrained(directory)
     return directory
 
 

@@ -12,6 +12,7 @@ from trainer.config import create_default_config
 from trainer.core import TrainerEngine
 from trainer.errors import TrainerError
 from trainer.monitoring import TrainingStatusWriter
+from trainer.testing import tiny_qwen3
 from trainer.testing import tiny_tokenizer as make_tokenizer
 
 ROWS = [
@@ -35,28 +36,13 @@ def write_rows(path: Path, rows: list[dict]) -> Path:
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """A Qwen3-architecture checkpoint with its own tokenizer and chat template, as a user would have."""
-    from transformers import Qwen3Config, Qwen3ForCausalLM
-
     directory = tmp_path_factory.mktemp("their-model")
     tokenizer = make_tokenizer(
         [row["prompt"] + " " + row["response"] for row in ROWS] * 3 + ["You are a helpful assistant."]
     )
     tokenizer.chat_template = THEIR_TEMPLATE
     tokenizer.save_pretrained(directory)
-    config = Qwen3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=16,
-        max_position_embeddings=256,
-        tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    Qwen3ForCausalLM(config).save_pretrained(directory)
+    tiny_qwen3(tokenizer).save_pretrained(directory)
     return directory
 
 

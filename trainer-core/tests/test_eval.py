@@ -15,7 +15,7 @@ import pytest
 from trainer.evaluation.compare import compare
 from trainer.evaluation.results import read_results
 from trainer.evaluation.stats import majority, mcnemar_exact, pass_at_k, wilson_interval
-from trainer.testing import tiny_tokenizer
+from trainer.testing import tiny_qwen3, tiny_tokenizer
 
 ROWS = [
     {"prompt": f"What is {a} plus {b}?", "response": f"{a} plus {b} is {a + b}."}
@@ -70,28 +70,13 @@ def test_compare_pairs_rows_both_scored():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A tiny Qwen3-shaped model trained a little on ROWS with the chat profile: a run's output directory."""
-    from transformers import Qwen3Config, Qwen3ForCausalLM
-
     from trainer.config import create_default_config
     from trainer.core import TrainerEngine
 
     base = tmp_path_factory.mktemp("eval-model")
     tokenizer = tiny_tokenizer([f"{row['prompt']} {row['response']}" for row in ROWS] * 3)
     tokenizer.save_pretrained(base / "base")
-    config = Qwen3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=32,
-        max_position_embeddings=256,
-        tie_word_embeddings=True,
-        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    Qwen3ForCausalLM(config).save_pretrained(base / "base")
+    tiny_qwen3(tokenizer, hidden_size=64, intermediate_size=128, head_dim=32).save_pretrained(base / "base")
     rows = base / "rows.jsonl"
     rows.write_text("".join(json.dumps(row) + "\n" for row in ROWS))
     run = create_default_config(

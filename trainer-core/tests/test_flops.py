@@ -8,19 +8,11 @@ import pytest
 
 
 def _model(tie: bool):
-    from transformers import Qwen3Config, Qwen3ForCausalLM
+    from trainer.testing import tiny_qwen3
 
-    config = Qwen3Config(
-        vocab_size=100,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        tie_word_embeddings=tie,
+    return tiny_qwen3(
+        vocab_size=100, num_attention_heads=4, num_key_value_heads=2, head_dim=8, tie_word_embeddings=tie
     )
-    return Qwen3ForCausalLM(config)
 
 
 @pytest.mark.parametrize("tie", [True, False])
@@ -156,8 +148,13 @@ def test_a_resumed_run_keeps_its_first_loss_and_time_from_the_checkpoint(monkeyp
     saved = {"StatusCallback": {"args": {}, "attributes": {"first_loss": 7.5, "seconds_before": 40.0}}}
     args = SimpleNamespace(bf16=False, fp16=False, device="cpu", world_size=1)
     state = SimpleNamespace(
-        is_world_process_zero=True, global_step=11, max_steps=30, epoch=0.5, num_input_tokens_seen=0,
-        stateful_callbacks=saved, log_history=[{"loss": 9.9, "step": 1}],
+        is_world_process_zero=True,
+        global_step=11,
+        max_steps=30,
+        epoch=0.5,
+        num_input_tokens_seen=0,
+        stateful_callbacks=saved,
+        log_history=[{"loss": 9.9, "step": 1}],
     )
     status = module.StatusCallback(StatusHub([]))
     status.on_train_begin(args, state, None)
@@ -178,8 +175,13 @@ def test_a_checkpoint_without_a_saved_state_falls_back_to_its_log(monkeypatch):
 
     monkeypatch.setattr(module.time, "perf_counter", lambda: 5.0)
     state = SimpleNamespace(
-        is_world_process_zero=True, global_step=4, max_steps=8, epoch=0.5, num_input_tokens_seen=0,
-        stateful_callbacks={"TrainerControl": {}}, log_history=[{"step": 1, "loss": 9.25}],
+        is_world_process_zero=True,
+        global_step=4,
+        max_steps=8,
+        epoch=0.5,
+        num_input_tokens_seen=0,
+        stateful_callbacks={"TrainerControl": {}},
+        log_history=[{"step": 1, "loss": 9.25}],
     )
     status = module.StatusCallback(StatusHub([]))
     status.on_train_begin(SimpleNamespace(bf16=False, fp16=False, device="cpu", world_size=1), state, None)

@@ -16,26 +16,12 @@ ROWS = [
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    from transformers import Qwen3Config, Qwen3ForCausalLM
-
-    from trainer.testing import tiny_tokenizer
+    from trainer.testing import tiny_qwen3, tiny_tokenizer
 
     directory = tmp_path_factory.mktemp("model")
     tokenizer = tiny_tokenizer([f"{row['prompt']} {row['response']}" for row in ROWS] * 2)
     tokenizer.save_pretrained(directory)
-    Qwen3ForCausalLM(
-        Qwen3Config(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            head_dim=16,
-            max_position_embeddings=128,
-            tie_word_embeddings=True,
-        )
-    ).save_pretrained(directory)
+    tiny_qwen3(tokenizer, max_position_embeddings=128).save_pretrained(directory)
     (directory / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in ROWS))
     return directory
 

@@ -10,7 +10,7 @@ import pytest
 from trainer.config import TrainerConfig
 from trainer.core.data_stage import load_rows, resolve_sources, tokenize
 from trainer.errors import TrainerError
-from trainer.testing import tiny_tokenizer
+from trainer.testing import tiny_qwen3, tiny_tokenizer
 
 CHAT_ROWS = [{"prompt": f"Say hello to {name}", "response": f"Hello {name}!"} for name in "ABCDEFGHIJKL"]
 MATH_ROWS = [
@@ -192,24 +192,9 @@ def test_a_source_with_no_valid_row_is_named(tmp_path, files, tokenizer):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, tokenizer) -> Path:
-    from transformers import Qwen3Config, Qwen3ForCausalLM
-
     directory = tmp_path_factory.mktemp("mixture-model")
     tokenizer.save_pretrained(directory)
-    config = Qwen3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=16,
-        max_position_embeddings=512,
-        tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    Qwen3ForCausalLM(config).save_pretrained(directory)
+    tiny_qwen3(tokenizer, max_position_embeddings=512).save_pretrained(directory)
     return directory
 
 

@@ -42,8 +42,9 @@ def sharegpt_row(index: int) -> dict:
 
 @pytest.fixture(scope="module")
 def qwen3_model(tmp_path_factory) -> Path:
-    import torch
-    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+    from transformers import AutoTokenizer
+
+    from trainer.testing import tiny_qwen3
 
     assert QWEN3_TOKENIZER.is_dir(), (
         f"{QWEN3_TOKENIZER} is missing: the tests need ../shared/models/qwen3-tokenizer beside the repository"
@@ -51,7 +52,8 @@ def qwen3_model(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("qwen3-tiny")
     tokenizer = AutoTokenizer.from_pretrained(QWEN3_TOKENIZER, local_files_only=True)
     tokenizer.save_pretrained(directory)
-    config = Qwen3Config(
+    tiny_qwen3(
+        tokenizer,
         vocab_size=151936,  # Qwen3's embedding rows (the tokenizer has 151,669 tokens)
         hidden_size=256,
         intermediate_size=512,
@@ -60,12 +62,8 @@ def qwen3_model(tmp_path_factory) -> Path:
         num_key_value_heads=4,
         head_dim=32,
         max_position_embeddings=1024,
-        tie_word_embeddings=True,
         eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    torch.manual_seed(0)
-    Qwen3ForCausalLM(config).save_pretrained(directory)
+    ).save_pretrained(directory)
     return directory
 
 

@@ -8,11 +8,11 @@ rebuilds it at every build, so the reference cannot drift from the code:
 - ``<!-- reference: config -->``: every config field, from the attribute
   docstrings in :mod:`trainer.config.schema` (:func:`config_reference`);
 - ``<!-- reference: cli -->``: every command of the ``trainer`` command line,
-  plugin commands included (:func:`cli_reference`);
+  plugin commands included (:func:`trainer.reference_cli.cli_reference`);
 - ``<!-- reference: hooks -->``: every hook specification in
   :mod:`trainer.hookspecs` (:func:`hook_reference`);
 - ``<!-- reference: status-initial -->``: the status file of a run that has
-  not started (:func:`initial_status_reference`);
+  not started (:func:`trainer.reference_status.initial_status_reference`);
 - ``<!-- reference: example-rows -->``: the example rows as a JSONL file,
   ``rows.jsonl`` (:data:`EXAMPLE_ROWS`);
 - ``<!-- render: NAME -->``: the example rows rendered by the installed profile
@@ -24,8 +24,11 @@ rebuilds it at every build, so the reference cannot drift from the code:
 
 The checks the documentation tests run live here too (:func:`undocumented_fields`,
 :func:`undocumented_hooks`, :func:`missing_commands`, :func:`status_keys`,
-:func:`documented_status_keys`). Nothing here imports torch, transformers or
-datasets.
+:func:`documented_status_keys`). The command line and status file references are
+built one layer below, in :mod:`trainer.reference_cli` and
+:mod:`trainer.reference_status`, with the markdown helpers of
+:mod:`trainer.reference_markdown`; their public names are importable from here
+too. Nothing here imports torch, transformers or datasets.
 """
 
 from __future__ import annotations
@@ -42,14 +45,25 @@ import shlex
 import tempfile
 import textwrap
 import types
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import pluggy
 import yaml
+
+from trainer.reference_cli import CommandDoc as CommandDoc
+from trainer.reference_cli import cli_reference as cli_reference
+from trainer.reference_cli import missing_commands as missing_commands
+from trainer.reference_cli import walk_commands as walk_commands
+from trainer.reference_markdown import _cell, _code, _doc, _escape, _quoted, _slug
+from trainer.reference_markdown import fence as fence
+from trainer.reference_markdown import rst_to_markdown as rst_to_markdown
+from trainer.reference_status import documented_status_keys as documented_status_keys
+from trainer.reference_status import emitted_keys as emitted_keys
+from trainer.reference_status import initial_status_reference as initial_status_reference
+from trainer.reference_status import status_keys as status_keys
 
 MARKER = re.compile(r"<!--\s*(reference|render|scaffold|run):\s*(.*?)\s*-->")
 """A generated part of a page: ``<!-- kind: arguments -->``."""
@@ -300,117 +314,6 @@ def _link_constants(text: str, constants: Iterable[str]) -> str:
     return text
 
 
-# -- command line ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CommandDoc:
-    """One command of the command line, as the reference shows it."""
-
-    path: str
-    """The full command: ``trainer config show``."""
-    command: click.Command
-    context: click.Context
-    from_plugin: bool
-    """True for a command a plugin added through ``register_commands``."""
-
-
-def walk_commands(group: click.Group | None = None, name: str = "trainer") -> Iterator[CommandDoc]:
-    """``group`` (default: the ``trainer`` root group) and every command under it, depth first.
-
-    Commands are listed the way ``trainer --help`` lists them, through the group's
-    ``list_commands`` and ``get_command``, so commands plugins add are included.
-    """
-    if group is None:
-        from trainer.cli import cli
-
-        group = cli
-    yield from _walk(group, _context(group, name, None), from_plugin=False)
-
-
-def _walk(command: click.Command, context: click.Context, from_plugin: bool) -> Iterator[CommandDoc]:
-    yield CommandDoc(context.command_path, command, context, from_plugin)
-    if not isinstance(command, click.Group):
-        return
-    built_in = set(command.commands)
-    for name in command.list_commands(context):
-        sub = command.get_command(context, name)
-        if sub is None or sub.hidden:
-            continue
-        yield from _walk(sub, _context(sub, name, context), from_plugin or name not in built_in)
-
-
-def _context(command: click.Command, name: str, parent: click.Context | None) -> click.Context:
-    """The context click would make for ``command``, without parsing arguments."""
-    return command.context_class(command, info_name=name, parent=parent, **command.context_settings)
-
-
-def cli_reference(group: click.Group | None = None) -> str:
-    """Markdown: every command with its usage, help, arguments and options."""
-    lines: list[str] = []
-    for doc in walk_commands(group):
-        command, context = doc.command, doc.context
-        level = "#" * min(1 + max(doc.path.count(" "), 1), 4)  # trainer, trainer run: ##; deeper: ###
-        lines += [f"{level} {doc.path}", ""]
-        if doc.from_plugin:
-            lines += ["*Added by an installed plugin.*", ""]
-        if command.deprecated:
-            lines += ["*Deprecated.*", ""]
-        usage = " ".join([doc.path, *command.collect_usage_pieces(context)])
-        lines += [fence(usage, "text"), "", _help_markdown(command.help or command.short_help or ""), ""]
-        arguments = [p for p in command.get_params(context) if isinstance(p, click.Argument)]
-        if arguments:
-            lines += ["| argument | |", "| --- | --- |"]
-            for argument in arguments:
-                many = " (one or more)" if argument.nargs == -1 else ""
-                lines.append(
-                    f"| {_code(argument.human_readable_name)} | "
-                    f"{'required' if argument.required else 'optional'}{many} |"
-                )
-            lines.append("")
-        options = [
-            record
-            for param in command.get_params(context)
-            if isinstance(param, click.Option)
-            and not set(param.opts) & set(context.help_option_names)
-            and (record := param.get_help_record(context)) is not None
-        ]
-        if options:
-            lines += ["| option | meaning |", "| --- | --- |"]
-            lines += [f"| {_code(names)} | {_cell(_escape(text))} |" for names, text in options]
-            lines.append("")
-        if isinstance(command, click.Group):
-            lines += ["| command | what it does |", "| --- | --- |"]
-            for name in command.list_commands(context):
-                sub = command.get_command(context, name)
-                if sub is not None and not sub.hidden:
-                    path = f"{doc.path} {name}"
-                    summary = _escape(sub.get_short_help_str(limit=200))
-                    lines.append(f"| [`{path}`](#{_slug(path)}) | {_cell(summary)} |")
-            lines.append("")
-    return "\n".join(lines)
-
-
-def missing_commands(markdown: str, group: click.Group | None = None) -> list[str]:
-    """Commands under ``group`` (default: ``trainer``) that have no heading in ``markdown``."""
-    headings = {
-        match.group(1).strip() for match in re.finditer(r"^#{1,6}\s+(.+)$", markdown, flags=re.MULTILINE)
-    }
-    return [doc.path for doc in walk_commands(group) if doc.path not in headings]
-
-
-def _help_markdown(text: str) -> str:
-    """A click help text as markdown: ``\\f`` ends it, ``\\b`` paragraphs keep their lines."""
-    text = inspect.cleandoc(text.split("\f", 1)[0])
-    paragraphs = []
-    for paragraph in re.split(r"\n\s*\n", text):
-        if paragraph.startswith("\b"):
-            paragraphs.append(fence(paragraph.removeprefix("\b").strip("\n"), "text"))
-        else:
-            paragraphs.append(_escape(" ".join(paragraph.split())))
-    return "\n\n".join(paragraphs)
-
-
 # -- hooks -----------------------------------------------------------------------------------------
 
 
@@ -495,97 +398,6 @@ def _implementations() -> list[str]:
             f"| {', '.join(_code(hook) for hook in info.hooks)} |"
         )
     return [*lines, ""]
-
-
-# -- the status file -------------------------------------------------------------------------------
-
-
-def status_keys(package_dir: Path | None = None) -> set[str]:
-    """Every top-level key a run can write to ``status.json``.
-
-    The keys of :func:`trainer.monitoring.status.initial_state`, the ones the
-    status hub adds, and every key passed to a hub's ``emit(event, key=...)``
-    anywhere in the package's source. Keys passed as ``**fields`` are found when
-    ``fields`` is a dict literal, or gets ``fields["key"] = ...``, in the same
-    function. The source is read, not imported, so this needs no torch.
-
-    :param package_dir: the source tree to scan; default: the installed ``trainer``.
-    """
-    from trainer.monitoring.hub import StatusHub
-
-    keys = set(StatusHub([]).state)
-    root = Path(__file__).parent if package_dir is None else package_dir
-    for path in sorted(root.rglob("*.py")):
-        keys |= emitted_keys(path.read_text(encoding="utf-8"))
-    return keys
-
-
-def emitted_keys(source: str) -> set[str]:
-    """The keys the ``.emit(...)`` calls in ``source`` pass as keyword arguments (see :func:`status_keys`)."""
-    keys: set[str] = set()
-    for function in ast.walk(ast.parse(source)):
-        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            continue
-        for call in ast.walk(function):
-            if not (
-                isinstance(call, ast.Call)
-                and isinstance(call.func, ast.Attribute)
-                and call.func.attr == "emit"
-                and call.keywords
-            ):
-                continue
-            for keyword in call.keywords:
-                if keyword.arg is not None:
-                    keys.add(keyword.arg)
-                elif isinstance(keyword.value, ast.Dict):
-                    keys |= _string_keys(keyword.value)
-                elif isinstance(keyword.value, ast.Name):
-                    keys |= _keys_given_to(keyword.value.id, function)
-    return keys
-
-
-def _keys_given_to(name: str, function: ast.AST) -> set[str]:
-    keys: set[str] = set()
-    for node in ast.walk(function):
-        if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Dict):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(isinstance(target, ast.Name) and target.id == name for target in targets):
-                keys |= _string_keys(node.value)
-        elif isinstance(node, ast.Assign):
-            for target in node.targets:
-                if (
-                    isinstance(target, ast.Subscript)
-                    and isinstance(target.value, ast.Name)
-                    and target.value.id == name
-                    and isinstance(target.slice, ast.Constant)
-                    and isinstance(target.slice.value, str)
-                ):
-                    keys.add(target.slice.value)
-    return keys
-
-
-def _string_keys(node: ast.Dict) -> set[str]:
-    return {key.value for key in node.keys if isinstance(key, ast.Constant) and isinstance(key.value, str)}
-
-
-def documented_status_keys(markdown: str, section: str = "Keys") -> set[str]:
-    """The top-level ``status.json`` keys a page documents in its section ``section``.
-
-    A key is documented by a table row, in the part of the page under the
-    heading ``## Keys`` (up to the next heading of that level), whose first cell
-    is the key alone in backticks: ``| `loss` | ... |``. Rows for nested values
-    (``previews.samples``) do not count.
-    """
-    parts = re.split(r"^## +(.+?)\s*$", markdown, flags=re.MULTILINE)
-    text = "".join(body for title, body in zip(parts[1::2], parts[2::2], strict=True) if title == section)
-    return set(re.findall(r"^\|\s*`([a-z][a-z0-9_]*)`\s*\|", text, flags=re.MULTILINE))
-
-
-def initial_status_reference() -> str:
-    """Markdown: ``status.json`` as the status hub starts it, before the first event."""
-    from trainer.monitoring.hub import StatusHub
-
-    return fence(json.dumps(StatusHub([]).state, indent=2), "json") + "\n"
 
 
 # -- profiles --------------------------------------------------------------------------------------
@@ -757,96 +569,3 @@ def _tree(root: str, paths: list[str]) -> str:
         return lines
 
     return "\n".join([f"{root}/", *draw(nested, "")])
-
-
-# -- markdown --------------------------------------------------------------------------------------
-
-
-def rst_to_markdown(text: str) -> str:
-    """A docstring's reStructuredText, as markdown.
-
-    Handles what trainer's docstrings use: ````literal````, roles such as
-    ``:class:`X```, ``:param name:`` / ``:return:`` / ``:raises X:`` fields and
-    ``::`` literal blocks.
-    """
-    text = re.sub(r":(?:class|meth|func|data|mod|attr|exc|obj):`~?([^`]+)`", r"`\1`", text)
-    text = re.sub(r"``(.+?)``", r"`\1`", text)
-    out: list[str] = []
-    lines = text.splitlines()
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        field = re.match(r"^:(param|parameter|return|returns|raises|raise|ivar)\s*([^:]*):\s*(.*)$", line)
-        if field:
-            kind, name, body = field.groups()
-            index += 1
-            while index < len(lines) and lines[index].startswith((" ", "\t")) and lines[index].strip():
-                body += " " + lines[index].strip()
-                index += 1
-            label = {"param": "Argument", "parameter": "Argument", "ivar": "Attribute"}.get(kind)
-            if label:
-                out.append(f"- **{label} `{name.strip()}`**: {body}")
-            elif kind.startswith("return"):
-                out.append(f"- **Returns**: {body}")
-            else:
-                out.append(f"- **Raises `{name.strip()}`**: {body}")
-            continue
-        if line.rstrip().endswith("::"):
-            intro = line.rstrip()[:-2].rstrip()
-            if intro:
-                out.append(intro + ":")
-            index += 1
-            block: list[str] = []
-            while index < len(lines) and (not lines[index].strip() or lines[index].startswith((" ", "\t"))):
-                block.append(lines[index])
-                index += 1
-            out += ["", fence(textwrap.dedent("\n".join(block)).strip("\n"), "text"), ""]
-            continue
-        out.append(line)
-        index += 1
-    return "\n".join(out).strip()
-
-
-def fence(text: str, language: str = "") -> str:
-    """``text`` in a fenced code block, with a fence longer than any run of backticks inside."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    marker = "`" * max(3, longest + 1)
-    return f"{marker}{language}\n{text}\n{marker}"
-
-
-def _code(text: str) -> str:
-    """``text`` as an inline code span, whatever backticks it holds."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    ticks = "`" * (longest + 1)
-    padded = f" {text} " if text.startswith("`") or text.endswith("`") else text
-    return f"{ticks}{padded}{ticks}"
-
-
-def _quoted(values: Iterable[str]) -> str:
-    return ", ".join(_code(json.dumps(value, ensure_ascii=False)) for value in values)
-
-
-def _escape(text: str) -> str:
-    """Plain text made safe for markdown; code spans in backticks are kept as they are."""
-    parts = re.split(r"(`[^`]*`)", text)
-    return "".join(
-        part
-        if part.startswith("`") and part.endswith("`") and len(part) > 1
-        else re.sub(r"([\\*_\[\]>|])", r"\\\1", part).replace("<", "&lt;")  # markdown cannot escape <
-        for part in parts
-    )
-
-
-def _cell(text: str) -> str:
-    """Markdown for one table cell: on one line, with bare pipes escaped."""
-    return re.sub(r"(?<!\\)\|", r"\\|", " ".join(text.split()))
-
-
-def _doc(obj: Any) -> str:
-    return inspect.cleandoc(obj.__doc__ or "")
-
-
-def _slug(heading: str) -> str:
-    """The anchor Python-Markdown's ``toc`` extension gives a heading."""
-    slug = re.sub(r"[^\w\s-]", "", heading).strip().lower()
-    return re.sub(r"[-\s]+", "-", slug)

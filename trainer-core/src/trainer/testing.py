@@ -348,6 +348,49 @@ def tiny_tokenizer(texts: Sequence[str], vocab_size: int = 400, chat_template: s
     return tokenizer
 
 
+TINY_QWEN3: dict[str, Any] = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "head_dim": 16,
+    "max_position_embeddings": 256,
+    "tie_word_embeddings": True,
+}
+"""The shape :func:`tiny_qwen3` builds unless told otherwise: a few thousand weights past the embedding."""
+
+
+def tiny_qwen3(tokenizer: Any = None, *, seed: int = 0, **config: Any) -> Any:
+    """A ``Qwen3ForCausalLM`` with random weights, small enough to train in a test.
+
+    :param tokenizer: sets the vocabulary size and the end-of-turn and padding
+        ids; without one, pass ``vocab_size``.
+    :param seed: the same seed always gives the same weights; the global random
+        state is left as it was.
+    :param config: ``Qwen3Config`` fields in place of :data:`TINY_QWEN3`'s.
+
+    Save it beside its tokenizer (``model.save_pretrained(directory)``) for a
+    model directory ``--model`` reads. Imports torch and transformers when called.
+    """
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    fields = dict(TINY_QWEN3)
+    if tokenizer is not None:
+        fields.update(vocab_size=len(tokenizer), eos_token_id=tokenizer.eos_token_id)
+        fields.update(pad_token_id=tokenizer.pad_token_id)
+    fields.update(config)
+    if "vocab_size" not in fields:
+        raise TypeError("tiny_qwen3 needs a tokenizer or vocab_size")
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        return Qwen3ForCausalLM(Qwen3Config(**fields))
+    finally:
+        torch.random.set_rng_state(state)
+
+
 class ProfileConformance:
     """Subclass in a profile package's tests; set ``profile_name`` (and the rest as needed).
 
