@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from trainer.cli.options import complete_paths, complete_profile_names, quiet_libraries
+from trainer.cli.options import complete_paths, prompting_options, quiet_libraries
 from trainer.errors import TrainerError
 
 
@@ -31,27 +31,12 @@ from trainer.errors import TrainerError
     shell_complete=complete_paths("file"),
     help="The rows to evaluate: JSONL, JSON, CSV, or a saved dataset.",
 )
-@click.option(
-    "--profile",
-    default=None,
-    shell_complete=complete_profile_names,
-    help="Data profile that renders and judges the rows; default: the run's.",
-)
-@click.option("--system-prompt", default=None, help="Base system prompt; default: the run's.")
+@prompting_options
 @click.option(
     "-n", "--limit", type=click.IntRange(min=1), default=None, help="Evaluate the first N rows only."
 )
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Prompts per batch."
-)
-@click.option(
-    "--max-new-tokens",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Default: the run's inference.max_new_tokens.",
-)
-@click.option(
-    "--temperature", type=click.FloatRange(min=0), default=None, help="0 is greedy. Default: the run's."
 )
 @click.option(
     "--samples",

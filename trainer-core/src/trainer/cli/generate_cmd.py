@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from trainer.cli.options import complete_profile_names, quiet_libraries
+from trainer.cli.options import prompting_options, quiet_libraries
 from trainer.errors import TrainerError
 
 
@@ -21,13 +21,6 @@ from trainer.errors import TrainerError
     type=click.Path(file_okay=False),
     help="A run's output directory (or any Hugging Face model directory).",
 )
-@click.option(
-    "--profile",
-    default=None,
-    shell_complete=complete_profile_names,
-    help="Data profile; default: the one the run trained with.",
-)
-@click.option("--system-prompt", default=None, help="Base system prompt; default: the run's.")
 @click.option(
     "--tools",
     "tools_file",
@@ -43,18 +36,7 @@ from trainer.errors import TrainerError
     help="JSON file of the conversation so far (a list of messages, or an object with 'messages' and "
     "'tools'); the model writes the next assistant turn. PROMPT, if given, is added as a user turn.",
 )
-@click.option(
-    "--max-new-tokens",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Default: the run's inference.max_new_tokens.",
-)
-@click.option(
-    "--temperature",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="0 is greedy. Default: the run's inference.temperature.",
-)
+@prompting_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: the text and the parsed tool calls.")
 def generate(
     prompt: str | None,

@@ -101,6 +101,39 @@ def _override_option(name: str) -> Callable[[F], F]:
     )
 
 
+def prompting_options(func: F) -> F:
+    """Add ``--profile``, ``--system-prompt``, ``--max-new-tokens`` and ``--temperature``.
+
+    How a command that answers with a saved model (``generate``, ``eval``) prompts it and
+    samples from it; each left out is what the run saved (``trainer_run.json``).
+    """
+    options = (
+        click.option(
+            "--profile",
+            default=None,
+            shell_complete=complete_profile_names,
+            help="Data profile that renders the prompts and reads the answers; default: the run's "
+            "(the first source's in a mixture; another source by its name or profile).",
+        ),
+        click.option("--system-prompt", default=None, help="Base system prompt; default: the run's."),
+        click.option(
+            "--max-new-tokens",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Default: the run's inference.max_new_tokens.",
+        ),
+        click.option(
+            "--temperature",
+            type=click.FloatRange(min=0),
+            default=None,
+            help="0 is greedy. Default: the run's inference.temperature.",
+        ),
+    )
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def complete_profile_names(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
     """Shell completion for a profile name: the installed profiles, read from the plugins.
 

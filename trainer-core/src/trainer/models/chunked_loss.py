@@ -16,6 +16,7 @@ the trainer keeps DDP's gradient hooks and PEFT's wrappers in the call path.
 
 from __future__ import annotations
 
+import functools
 import types
 from typing import Any
 
@@ -86,7 +87,7 @@ def _chunked_forward(model: Any, labels: Any, kwargs: dict[str, Any], chunk_rows
     if kernel == "liger":
         total = _liger_sum(flat_hidden, head.weight, head.bias, flat_labels)
     else:
-        total = LinearCrossEntropy.apply(flat_hidden, head.weight, head.bias, flat_labels, chunk_rows)
+        total = _linear_cross_entropy().apply(flat_hidden, head.weight, head.bias, flat_labels, chunk_rows)
     if num_items_in_batch is None:
         count = (flat_labels != IGNORE_INDEX).sum()
     else:
@@ -106,6 +107,7 @@ def _liger_sum(hidden: Any, weight: Any, bias: Any, labels: Any) -> Any:
     return total[0] if isinstance(total, tuple) else total
 
 
+@functools.cache
 def _linear_cross_entropy() -> Any:
     import torch
 
@@ -161,14 +163,11 @@ def _linear_cross_entropy() -> Any:
     return LinearCrossEntropyFunction
 
 
-class _Lazy:
-    _function: Any = None
+def __getattr__(name: str) -> Any:
+    """``LinearCrossEntropy``: the autograd function, built (importing torch) on first use.
 
-    def apply(self, *args: Any) -> Any:
-        if self._function is None:
-            self._function = _linear_cross_entropy()
-        return self._function.apply(*args)
-
-
-LinearCrossEntropy = _Lazy()
-"""``LinearCrossEntropy.apply(hidden, weight, bias, labels, chunk_rows)``: the summed loss."""
+    ``LinearCrossEntropy.apply(hidden, weight, bias, labels, chunk_rows)`` is the summed loss.
+    """
+    if name == "LinearCrossEntropy":
+        return _linear_cross_entropy()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
