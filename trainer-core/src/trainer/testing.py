@@ -383,12 +383,9 @@ def tiny_qwen3(tokenizer: Any = None, *, seed: int = 0, **config: Any) -> Any:
     fields.update(config)
     if "vocab_size" not in fields:
         raise TypeError("tiny_qwen3 needs a tokenizer or vocab_size")
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
+    with torch.random.fork_rng(devices=[]):  # the global random state is left as it was
+        torch.manual_seed(seed)
         return Qwen3ForCausalLM(Qwen3Config(**fields))
-    finally:
-        torch.random.set_rng_state(state)
 
 
 class ProfileConformance:

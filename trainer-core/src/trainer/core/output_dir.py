@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from trainer.core.checkpoints import checkpoint_dirs
 from trainer.core.run_lock import LOCK_FILE, RunLock, lock_output_dir
 from trainer.errors import TrainerError
 
@@ -86,9 +87,7 @@ def prepare_output_dir(output_dir: Path, status_file: Path, overwrite: bool) -> 
         )
         entries = _entries(output_dir)
     if entries:
-        from trainer.core.checkpoints import checkpoint_dirs
-
-        resumable = checkpoint_dirs(output_dir / "checkpoints")
+        resumable = checkpoint_dirs(output_dir / _CHECKPOINTS)
         resume_hint = "pass --resume to continue the run there, " if resumable else ""
         raise TrainerError(
             f"output directory '{output_dir}' is not empty: {describe(entries, state)}. "

@@ -105,10 +105,6 @@ def build_demo_model(tokenizer: Any, seed: int = 0, max_position_embeddings: int
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
     )
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
-        model = Qwen3ForCausalLM(config)
-    finally:
-        torch.random.set_rng_state(generator_state)
-    return model
+    with torch.random.fork_rng(devices=[]):  # the global random state is left as it was
+        torch.manual_seed(seed)
+        return Qwen3ForCausalLM(config)
